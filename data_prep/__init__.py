@@ -1,0 +1,1 @@
+"""Video in, TFRecords of aligned face clips out (no model code here)."""
