@@ -1,0 +1,739 @@
+"""Shared harness of the table scripts: profiles, datasets by name, resumable cells, outputs.
+
+A table is a list of :class:`Cell` (e.g. ``("transfer", "clrnet")``). Each cell's result is a
+list of rows ``{section, row, col, metric, ours, ...}`` saved atomically as
+``<out>/cells/<cell id>.json``; re-running a script skips every finished cell. When all cells
+are done the harness writes ``results.csv``, ``results.md``, a PNG bar chart (ours vs paper) and
+the run record (``args.json``, ``env.json`` via :func:`clrnet.training.write_run_record`), and
+prints the table with the published numbers beside ours.
+
+Two profiles run the *same* code path:
+
+* ``quick``: the built-in mini benchmark (``data_prep.synth``), small inputs and models, few
+  epochs. Its output is titled ":data:`QUICK_TITLE`" and written under ``results/quick/``.
+* ``full``: the papers' protocol on the user's data (``--data``), written under ``results/full/``.
+
+The protocols follow Tariq et al. (CLRNet, WWW'21, Sec. 6) and Masi et al. (ECCV'20, Sec. 4);
+where a script differs (e.g. fewer videos in quick mode), its docstring says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+MINI_LABEL = "mini benchmark (synthetic stand-in), not FaceForensics++"
+QUICK_TITLE = f"{MINI_LABEL} — quick profile"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# Short dataset / method codes of the papers -> (adapter, adapter method names).
+# Real videos that go with each fake set are in REAL_FOR.
+DOMAINS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "DF": ("ffpp", ("Deepfakes",)),
+    "FS": ("ffpp", ("FaceSwap",)),
+    "F2F": ("ffpp", ("Face2Face",)),
+    "NT": ("ffpp", ("NeuralTextures",)),
+    "DFD": ("ffpp", ("DeepFakeDetection",)),
+    "DFDC": ("dfdc_preview", ()),
+    "CelebDF": ("celebdf", ()),
+    "DFW": ("folder", ()),
+}
+REAL_FOR: dict[str, tuple[str, ...]] = {
+    "DF": ("original",),
+    "FS": ("original",),
+    "F2F": ("original",),
+    "NT": ("original",),
+    "DFD": ("original_actors",),
+}
+
+
+class ExperimentError(RuntimeError):
+    """A table script cannot run: bad arguments, missing data, a failed cell (one-line message)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Profiles
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Sizes of one run profile (every table script reads the same fields).
+
+    Args:
+        name: ``"quick"`` or ``"full"``.
+        image_size: face crop side fed to the models.
+        clip_len: frames per clip (CLRNet 5).
+        clips_per_video: clips extracted per video (CLRNet 16).
+        videos_per_method: cap on extracted videos per method and split (None = all).
+        epochs: training epochs (single / merge / source model).
+        transfer_epochs: epochs of the transfer step.
+        batch_size: clips per batch.
+        k_videos: target videos per domain for transfer learning (CLRNet: 10).
+        lr: learning rate override (None = each model's official default).
+        steps_per_epoch: cap on batches per epoch (None = one pass).
+        model_overrides: per model name, builder overrides (small widths in quick mode).
+        window: frames per sequence for the two-branch network (Masi: 10).
+        extract_size: face crop side stored in the TFRecords.
+    """
+
+    name: str
+    image_size: int
+    clip_len: int
+    clips_per_video: int
+    videos_per_method: int | None
+    epochs: int
+    transfer_epochs: int
+    batch_size: int
+    k_videos: int
+    lr: float | None = None
+    steps_per_epoch: int | None = None
+    model_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    window: int = 10
+    extract_size: int = 240
+
+    def overrides_for(self, model: str) -> dict[str, Any]:
+        """Builder overrides of ``model`` in this profile."""
+        return dict(self.model_overrides.get(model, {}))
+
+
+# Tiny widths for the quick profile: same architectures' code paths, far fewer parameters.
+QUICK_MODEL_OVERRIDES: dict[str, dict[str, Any]] = {
+    "clrnet": {"repetitions": [1, 1, 1, 1], "initial_filters": 4},
+    "clrnet18": {"repetitions": [1, 1, 1, 1], "initial_filters": 4},
+    "mesoinception4": {},
+    "meso4": {},
+    "xception": {},
+    "shallownet_v3": {},
+    "dbirnn": {},
+    "cnn_lstm": {},
+}
+
+PROFILES: dict[str, Profile] = {
+    "quick": Profile(
+        name="quick",
+        image_size=64,
+        clip_len=5,
+        clips_per_video=2,
+        videos_per_method=None,
+        epochs=2,
+        transfer_epochs=2,
+        batch_size=8,
+        k_videos=3,
+        lr=1e-3,
+        model_overrides=QUICK_MODEL_OVERRIDES,
+        window=5,
+        extract_size=64,
+    ),
+    "full": Profile(
+        name="full",
+        image_size=240,
+        clip_len=5,
+        clips_per_video=16,
+        videos_per_method=None,
+        epochs=50,
+        transfer_epochs=50,
+        batch_size=16,
+        k_videos=10,
+        window=10,
+        extract_size=240,
+    ),
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Cells and their resumable execution
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One independently computed part of a table.
+
+    Args:
+        key: e.g. ``("transfer", "clrnet")``; its parts form the cell id.
+        params: anything the cell function needs (JSON-serialisable, stored with the result).
+    """
+
+    key: tuple[str, ...]
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        """File-system safe id, e.g. ``transfer__clrnet``."""
+        return "__".join(re.sub(r"[^A-Za-z0-9_.+-]+", "-", str(k)) for k in self.key)
+
+
+def write_json_atomic(path: str | os.PathLike, data: Any) -> Path:
+    """Write JSON to ``path`` via ``path.tmp`` and ``os.replace``.
+
+    Args:
+        path: destination.
+        data: JSON-serialisable content (NaN written as ``NaN``).
+
+    Returns:
+        The path.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str))
+    os.replace(tmp, path)
+    return path
+
+
+def cell_path(out_dir: str | os.PathLike, cell: Cell) -> Path:
+    """Where a cell's result lives."""
+    return Path(out_dir) / "cells" / f"{cell.id}.json"
+
+
+def run_cells(
+    cells: Sequence[Cell],
+    fn: Callable[[Cell], Sequence[Mapping[str, Any]]],
+    out_dir: str | os.PathLike,
+    *,
+    rerun: bool = False,
+    desc: str = "cells",
+    progress: bool = True,
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Run every unfinished cell, saving each result atomically; skip finished ones.
+
+    A cell that raises is reported (one line, on stderr) and not saved, so the next run retries
+    it; the other cells still run.
+
+    Args:
+        cells: the table's cells.
+        fn: computes one cell, returning its result rows.
+        out_dir: the table's output folder (results go to ``out_dir/cells``).
+        rerun: recompute cells even when a result exists.
+        desc: progress-bar label.
+        progress: show a tqdm bar.
+
+    Returns:
+        ``(rows of every finished cell, ids of failed cells)``; each row gains ``cell`` and
+        ``cached`` (whether it was read from disk).
+    """
+    from tqdm.auto import tqdm
+
+    ids = [c.id for c in cells]
+    if len(set(ids)) != len(ids):
+        raise ExperimentError(f"duplicate cell ids in table: {sorted(i for i in ids if ids.count(i) > 1)}")
+    rows: list[dict[str, Any]] = []
+    failed: list[str] = []
+    bar = tqdm(cells, desc=desc, unit="cell", disable=not progress, file=sys.stderr)
+    for cell in bar:
+        bar.set_postfix_str(cell.id)
+        path = cell_path(out_dir, cell)
+        cached = path.exists() and not rerun
+        if cached:
+            try:
+                record = json.loads(path.read_text())
+            except (OSError, json.JSONDecodeError):
+                cached = False
+        if not cached:
+            t0 = time.perf_counter()
+            try:
+                result = [dict(r) for r in fn(cell)]
+            except Exception as exc:  # noqa: BLE001 - one line per failed cell, keep going
+                msg = str(exc).splitlines()[0] if str(exc) else ""
+                print(f"error: cell {cell.id}: {type(exc).__name__}: {msg}", file=sys.stderr)
+                failed.append(cell.id)
+                continue
+            record = {
+                "cell": list(cell.key),
+                "params": dict(cell.params),
+                "seconds": round(time.perf_counter() - t0, 2),
+                "rows": result,
+            }
+            write_json_atomic(path, record)
+        for r in record["rows"]:
+            rows.append({**r, "cell": cell.id, "cached": cached, "seconds": record.get("seconds")})
+    return rows, failed
+
+
+# --------------------------------------------------------------------------------------------
+# Results: averages, paper numbers, CSV / Markdown / PNG
+# --------------------------------------------------------------------------------------------
+
+
+def add_average(
+    rows: list[dict[str, Any]], cols: Sequence[str], avg_col: str = "Avg.", metric: str | None = None
+) -> list[dict[str, Any]]:
+    """Append an average column per (section, row) over ``cols`` (only when all are present).
+
+    Args:
+        rows: result rows.
+        cols: columns to average.
+        avg_col: name of the average column.
+        metric: only rows of this metric (None = all metrics separately).
+
+    Returns:
+        ``rows`` plus the average rows.
+    """
+    groups: dict[tuple, dict[str, float]] = {}
+    for r in rows:
+        if metric is not None and r.get("metric") != metric:
+            continue
+        groups.setdefault((r["section"], r["row"], r.get("metric")), {})[r["col"]] = r["ours"]
+    extra = []
+    for (section, row, m), vals in groups.items():
+        if all(c in vals for c in cols):
+            mean = sum(vals[c] for c in cols) / len(cols)
+            extra.append({"section": section, "row": row, "col": avg_col, "metric": m, "ours": mean})
+    return rows + extra
+
+
+def attach_paper(rows: list[dict[str, Any]], table: str | None) -> list[dict[str, Any]]:
+    """Add the published value (``paper``) to each row.
+
+    Args:
+        rows: result rows.
+        table: key of :data:`experiments.paper_tables.PAPER_TABLES` (None: no paper column).
+
+    Returns:
+        New rows with ``paper`` set (``nan`` where the paper has no such cell).
+    """
+    from experiments.paper_tables import paper_value
+
+    out = []
+    for r in rows:
+        paper = (
+            paper_value(table, r["section"], r.get("paper_row", r["row"]), r["col"])
+            if table
+            else math.nan
+        )
+        out.append({**r, "paper": paper})
+    return out
+
+
+def _fmt(v: Any, digits: int = 2) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "—"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def markdown_table(
+    rows: Sequence[Mapping[str, Any]], *, title: str, citation: str = "", digits: int = 2
+) -> str:
+    """Render result rows as Markdown, one pivot table per section, cells ``ours (paper)``.
+
+    Args:
+        rows: rows with ``section``, ``row``, ``col``, ``ours`` and optionally ``paper``.
+        title: heading (says which data and profile produced the numbers).
+        citation: source of the paper column.
+        digits: decimals shown.
+
+    Returns:
+        Markdown text.
+    """
+    lines = [f"## {title}", ""]
+    if citation:
+        lines += [f"Cells: **ours** (paper). Paper column: {citation}.", ""]
+    sections: dict[str, list[Mapping[str, Any]]] = {}
+    for r in rows:
+        sections.setdefault(r["section"], []).append(r)
+    for section, srows in sections.items():
+        metric = {r.get("metric") for r in srows} - {None}
+        label = f"{section}" + (f" — {', '.join(sorted(metric))}" if metric else "")
+        cols = list(dict.fromkeys(r["col"] for r in srows))
+        names = list(dict.fromkeys(r["row"] for r in srows))
+        cell = {(r["row"], r["col"]): r for r in srows}
+        lines += [f"### {label}", "", "| method | " + " | ".join(cols) + " |"]
+        lines.append("|---|" + "---|" * len(cols))
+        for name in names:
+            vals = []
+            for c in cols:
+                r = cell.get((name, c))
+                if r is None:
+                    vals.append("")
+                    continue
+                paper = r.get("paper", math.nan)
+                text = f"**{_fmt(r['ours'], digits)}**"
+                if not (isinstance(paper, float) and math.isnan(paper)):
+                    text += f" ({_fmt(paper, digits)})"
+                vals.append(text)
+            lines.append(f"| {name} | " + " | ".join(vals) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_csv(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> Path:
+    """Write rows to CSV atomically (columns: union of keys, fixed ones first)."""
+    import pandas as pd
+
+    path = Path(path)
+    first = ["section", "row", "col", "metric", "ours", "paper"]
+    df = pd.DataFrame(list(rows))
+    df = df[[c for c in first if c in df.columns] + [c for c in df.columns if c not in first]]
+    tmp = path.with_name(path.name + ".tmp")
+    df.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+    return path
+
+
+def bar_chart(
+    rows: Sequence[Mapping[str, Any]], path: str | os.PathLike, *, title: str
+) -> Path | None:
+    """One bar chart per section: ours (solid) vs paper (hatched) for every (row, col).
+
+    Args:
+        rows: result rows (``ours``, optional ``paper``).
+        path: PNG destination.
+        title: figure title.
+
+    Returns:
+        The PNG path, or None when there is nothing to plot.
+    """
+    from experiments.figures import ours_vs_paper_bars
+
+    return ours_vs_paper_bars(rows, path, title=title)
+
+
+# --------------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------------
+
+
+def base_parser(doc: str | None, *, models: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """Arguments every table script accepts.
+
+    Args:
+        doc: the script's module docstring (shown by ``--help``).
+        models: default model list (adds ``--models``) when the table compares models.
+
+    Returns:
+        The parser.
+    """
+    p = argparse.ArgumentParser(
+        description=(doc or "").split("\n\n")[0],
+        epilog="Without --data the built-in mini benchmark is generated (cached) and the quick "
+        "profile is used. Re-running skips finished cells (use --rerun to recompute).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--data", type=Path, default=None,
+                   help="dataset root (FF++ layout unless the script says otherwise); "
+                   "default: the mini benchmark")
+    p.add_argument("--quick", action="store_true",
+                   help="quick profile (implied without --data): small inputs, widths, epochs")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output folder (default results/<quick|full>/<table>)")
+    p.add_argument("--work", type=Path, default=None,
+                   help="folder for extracted clips, shared by scripts (default <out>/../_prepared)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--epochs", type=int, default=None, help="override the profile's epochs")
+    p.add_argument("--rerun", action="store_true", help="recompute finished cells")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    if models is not None:
+        p.add_argument("--models", nargs="+", default=list(models), metavar="NAME",
+                       help=f"models to compare (default: {' '.join(models)})")
+    return p
+
+
+@dataclass
+class RunContext:
+    """Everything a cell function needs, resolved from the command line.
+
+    Attributes:
+        table: script/table name, e.g. ``"table5_transfer"``.
+        args: parsed arguments.
+        profile: the resolved :class:`Profile`.
+        out: the table's output folder.
+        work: shared folder for prepared clips.
+        data_root: dataset root (the mini benchmark root in quick mode without --data).
+        mini: whether the data is the built-in mini benchmark.
+        title: the title line of every output.
+    """
+
+    table: str
+    args: argparse.Namespace
+    profile: Profile
+    out: Path
+    work: Path
+    data_root: Path | None
+    mini: bool
+    title: str
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def progress(self) -> bool:
+        return not getattr(self.args, "no_progress", False)
+
+    def model_dir(self, *parts: str) -> Path:
+        """Folder for a trained model/run of this table (kept for resumption)."""
+        path = self.out.joinpath("runs", *parts)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+def resolve_context(table: str, heading: str, args: argparse.Namespace) -> RunContext:
+    """Resolve the profile, folders and title from parsed arguments (no heavy work yet).
+
+    Args:
+        table: script/table name (output sub-folder).
+        heading: what the table is, e.g. "CLRNet Table 5 — merge vs transfer learning".
+        args: parsed arguments of :func:`base_parser`.
+
+    Returns:
+        The :class:`RunContext`.
+    """
+    mini = args.data is None
+    quick = bool(args.quick or mini)
+    profile = PROFILES["quick" if quick else "full"]
+    if args.epochs is not None:
+        if args.epochs < 1:
+            raise ExperimentError(f"--epochs must be >= 1, got {args.epochs}")
+        profile = replace(profile, epochs=args.epochs, transfer_epochs=args.epochs)
+    if args.data is not None and not Path(args.data).exists():
+        raise ExperimentError(f"--data {args.data}: no such file or directory")
+    sub = "quick" if quick else "full"
+    if quick and not mini:
+        sub = "quick-userdata"
+    out = Path(args.out) if args.out else REPO_ROOT / "results" / sub / table
+    work = Path(args.work) if args.work else out.parent / "_prepared"
+    if mini:
+        title = f"{heading} — {QUICK_TITLE}"
+    elif quick:
+        title = f"{heading} — data {args.data} — quick profile (not the paper's protocol)"
+    else:
+        title = f"{heading} — data {args.data} — full protocol"
+    return RunContext(table, args, profile, out, work, args.data, mini, title)
+
+
+def finish_table(
+    ctx: RunContext,
+    rows: list[dict[str, Any]],
+    *,
+    paper_table: str | None,
+    failed: Sequence[str] = (),
+    digits: int = 2,
+    extra_figures: Iterable[Path] = (),
+    started: float | None = None,
+) -> str:
+    """Write results.csv / results.md / figure / run record and return the Markdown.
+
+    Args:
+        ctx: the run context.
+        rows: all result rows (averages included).
+        paper_table: key into :data:`experiments.paper_tables.PAPER_TABLES`.
+        failed: ids of cells that failed (listed in the Markdown).
+        digits: decimals shown.
+        extra_figures: figures the script wrote itself (listed in the record).
+        started: ``time.perf_counter()`` at start (for the runtime in the record).
+
+    Returns:
+        The Markdown text (also printed by :func:`main`).
+    """
+    from experiments.paper_tables import CITATIONS
+
+    ctx.out.mkdir(parents=True, exist_ok=True)
+    rows = attach_paper(rows, paper_table)
+    citation = CITATIONS.get(paper_table, "") if paper_table else ""
+    md = markdown_table(rows, title=ctx.title, citation=citation, digits=digits)
+    if failed:
+        md += "\n**Failed cells (re-run the command to retry):** " + ", ".join(failed) + "\n"
+    if ctx.mini:
+        md += (
+            f"\nData: {MINI_LABEL}. Numbers are NOT comparable with the paper's; the paper "
+            "column is shown for orientation only.\n"
+        )
+    (ctx.out / "results.md.tmp").write_text(md)
+    os.replace(ctx.out / "results.md.tmp", ctx.out / "results.md")
+    figures = [str(p) for p in extra_figures]
+    if rows:
+        write_csv(rows, ctx.out / "results.csv")
+        png = bar_chart(rows, ctx.out / "results.png", title=ctx.title)
+        if png is not None:
+            figures.insert(0, str(png))
+    args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(ctx.args).items()}
+    extra = {
+        "table": ctx.table,
+        "title": ctx.title,
+        "profile": asdict(ctx.profile),
+        "data_root": str(ctx.data_root) if ctx.data_root else None,
+        "mini_benchmark": ctx.mini,
+        "failed_cells": list(failed),
+        "figures": figures,
+        "seconds": round(time.perf_counter() - started, 1) if started else None,
+    }
+    write_run_record(ctx.out, args, extra)
+    return md
+
+
+def write_run_record(out: Path, args: Mapping[str, Any], extra: Mapping[str, Any]) -> None:
+    """The run record via :func:`clrnet.training.write_run_record` (args.json, env.json).
+
+    A re-run (resumption) appends to ``resumes.jsonl`` there; ``run.json`` here always holds
+    the latest run's facts.
+    """
+    from clrnet.training import write_run_record as _write
+
+    _write(out, args, extra)
+    write_json_atomic(out / "run.json", {"args": dict(args), **extra})
+
+
+def main(
+    table: str,
+    heading: str,
+    parser: argparse.ArgumentParser,
+    run: Callable[[RunContext], tuple[list[dict[str, Any]], list[str]]],
+    *,
+    paper_table: str | None,
+    argv: Sequence[str] | None = None,
+    digits: int = 2,
+) -> int:
+    """Entry point shared by the scripts: parse, run the cells, write and print the table.
+
+    Args:
+        table: output sub-folder name.
+        heading: table heading.
+        parser: the script's parser (from :func:`base_parser`).
+        run: computes the table's rows: returns ``(rows, failed cell ids)``.
+        paper_table: published numbers to print beside ours.
+        argv: arguments (default ``sys.argv[1:]``).
+        digits: decimals shown.
+
+    Returns:
+        Process exit code (0 ok, 1 failed cells, 2 bad input).
+    """
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    try:
+        ctx = resolve_context(table, heading, args)
+        ctx.out.mkdir(parents=True, exist_ok=True)
+        print(f"{ctx.title}\noutput: {ctx.out}", file=sys.stderr)
+        rows, failed = run(ctx)
+        md = finish_table(ctx, rows, paper_table=paper_table, failed=failed, digits=digits,
+                          extra_figures=ctx.cache.get("figures", ()), started=started)
+    except KeyboardInterrupt:
+        print("error: interrupted; finished cells are saved, re-run to continue", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one clear line, never a raw traceback
+        if os.environ.get("DEEPFAKE_REPRO_DEBUG"):
+            raise
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"error: {msg}", file=sys.stderr)
+        return 2
+    print(md)
+    print(f"written: {ctx.out} ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+    return 1 if failed else 0
+
+
+# --------------------------------------------------------------------------------------------
+# Data: the benchmark root, clip extraction, selections by domain code
+# --------------------------------------------------------------------------------------------
+
+
+def benchmark_root(ctx: RunContext) -> Path:
+    """The FF++-layout root: ``--data`` or the (cached, built on first use) mini benchmark."""
+    if ctx.data_root is not None:
+        return Path(ctx.data_root)
+    if "mini_root" not in ctx.cache:
+        from data_prep.synth import ensure_mini_benchmark
+
+        ctx.cache["mini_root"] = Path(ensure_mini_benchmark())
+    return ctx.cache["mini_root"]
+
+
+def wild_root(ctx: RunContext) -> Path:
+    """The in-the-wild (DFW stand-in) folder: ``--wild`` or the mini benchmark's own."""
+    given = getattr(ctx.args, "wild", None)
+    if given is not None:
+        if not Path(given).exists():
+            raise ExperimentError(f"--wild {given}: no such file or directory")
+        return Path(given)
+    if not ctx.mini:
+        raise ExperimentError("this table needs an in-the-wild set: pass --wild DIR "
+                              "(real/ and fake/ folders of videos, or a CSV)")
+    root = benchmark_root(ctx)
+    for name in ("in_the_wild", "in-the-wild", "wild", "DFW"):
+        if (root / name).is_dir():
+            return root / name
+    raise ExperimentError(f"{root}: the mini benchmark has no in-the-wild folder")
+
+
+def prepare_clips(
+    ctx: RunContext,
+    dataset: str = "ffpp",
+    root: Path | None = None,
+    *,
+    clip_len: int | None = None,
+    sampling: str = "clrnet",
+    compression: str = "c23",
+) -> Path:
+    """Extract face clips once (resumable, shared by all scripts using the same ``--work``).
+
+    Args:
+        ctx: the run context.
+        dataset: adapter name.
+        root: dataset root (default: :func:`benchmark_root`).
+        clip_len: frames per clip (default: the profile's).
+        sampling: ``"clrnet"`` (non-overlapping clips) or ``"masi"`` (10-frame windows).
+        compression: FF++ compression folder.
+
+    Returns:
+        The manifest path.
+    """
+    from data_prep.extract import prepare
+
+    p = ctx.profile
+    root = Path(root) if root is not None else benchmark_root(ctx)
+    clip_len = clip_len or p.clip_len
+    tag = f"{dataset}-{compression}-{sampling}-s{p.extract_size}-t{clip_len}-n{p.clips_per_video}"
+    if tag in ctx.cache:
+        return ctx.cache[tag]
+    out = ctx.work / tag
+    print(f"preparing clips: {dataset} {root} -> {out}", file=sys.stderr)
+    manifest = prepare(
+        dataset, root, out, compression=compression, clip_len=clip_len,
+        clips_per_video=p.clips_per_video, sampling=sampling, size=p.extract_size,
+        limit=p.videos_per_method, progress=ctx.progress,
+    )
+    ctx.cache[tag] = Path(manifest)
+    return ctx.cache[tag]
+
+
+def domain_methods(codes: Iterable[str], *, real: bool = True) -> list[str]:
+    """Adapter method names of paper domain codes (plus their real videos).
+
+    Args:
+        codes: e.g. ``["FS", "DF"]``.
+        real: add the matching real sources (youtube originals; DFD actors' originals).
+
+    Returns:
+        Method names as stored in the manifest.
+    """
+    out: list[str] = []
+    for code in codes:
+        if code not in DOMAINS:
+            raise ExperimentError(f"unknown domain {code!r}; expected one of {sorted(DOMAINS)}")
+        out += DOMAINS[code][1]
+        if real:
+            out += REAL_FOR.get(code, ())
+    return list(dict.fromkeys(out))
+
+
+def data_spec(manifest: Path, codes: Iterable[str], splits: Sequence[str], *, real: bool = True):
+    """A :class:`clrnet.strategies.DataSpec` for domains ``codes`` (with their real videos)."""
+    from clrnet.strategies import DataSpec
+
+    return DataSpec(manifest, methods=tuple(domain_methods(codes, real=real)), splits=tuple(splits))
+
+
+def available_codes(manifest: Path, codes: Iterable[str]) -> list[str]:
+    """The domain codes whose fake videos exist in a manifest (others are skipped, with a note)."""
+    from data_prep.records import read_manifest
+
+    frame = read_manifest(manifest)
+    present = {m.lower() for m in frame["method"].unique()}
+    return [c for c in codes if all(m.lower() in present for m in DOMAINS[c][1])]
