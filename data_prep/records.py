@@ -8,6 +8,11 @@ Every producer (``python -m data_prep extract``, the mini benchmark) writes thro
 
 Labels follow the package-wide convention: **fake = 1, real = 0**.
 
+Also here: :class:`ShardWriter` (shards written as ``*.tmp`` and renamed to
+``<prefix>-00000.n0123.tfrecord``, the count in the name, on close), :func:`count_records`, the
+per-video manifest (:func:`write_manifest`, :func:`read_manifest`) and :func:`select_records`,
+which finds the shard files of chosen (dataset, method, split) groups without opening them.
+
 References:
     keras-io ``examples/keras_recipes/creating_tfrecords.py`` (one spec for writer and parser,
     shard names carrying their record counts).
@@ -15,12 +20,19 @@ References:
 
 from __future__ import annotations
 
+import json
+import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import cv2
 import numpy as np
+import pandas as pd
 import tensorflow as tf
+
+from data_prep.errors import DataPrepError
 
 LABEL_REAL = 0
 LABEL_FAKE = 1
@@ -134,3 +146,262 @@ def decode_frames(jpegs: tf.Tensor) -> tf.Tensor:
     """Decode a 1-D tensor of JPEG strings to uint8 (T, H, W, 3) (graph-safe)."""
     return tf.map_fn(lambda s: tf.io.decode_jpeg(s, channels=3), jpegs,
                      fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
+
+
+# --------------------------------------------------------------------------------------------
+# Sharded writing, shard names and the per-video manifest.
+#
+# Layout written by ``python -m data_prep extract``::
+#
+#     <out>/<dataset>/<method>/<split>/<prefix>-00000.n0016.tfrecord
+#     <out>/<dataset>/manifest.csv + manifest.json                  (or manifest.shard-I-of-N.*)
+#
+# A shard is written to ``<prefix>-00000.tfrecord.tmp`` and renamed to its final name, which
+# carries its record count, only once it is closed, so a final name never holds a partial file.
+# --------------------------------------------------------------------------------------------
+
+#: ``<prefix>-<5-digit index>.n<count>.tfrecord``
+SHARD_RE = re.compile(r"^(?P<prefix>.+)-(?P<index>\d{5})\.n(?P<count>\d+)\.tfrecord$")
+MANIFEST_COLUMNS: tuple[str, ...] = (
+    "video_id", "dataset", "method", "split", "label", "source_path", "status", "clips_written",
+    "frames_total", "frames_without_face", "video_frames", "error", "shards")
+MANIFEST_KEY: tuple[str, ...] = ("dataset", "method", "video_id")
+STATUSES: tuple[str, ...] = ("ok", "no_face", "error")
+
+
+def shard_name(prefix: str, index: int, count: int) -> str:
+    """Final file name of a shard: ``<prefix>-<index:05d>.n<count:04d>.tfrecord``."""
+    return f"{prefix}-{index:05d}.n{count:04d}.tfrecord"
+
+
+def count_records(file: str | os.PathLike) -> int:
+    """Number of records in a shard, read from its name (no file access).
+
+    Raises:
+        ValueError: if the name does not follow :func:`shard_name`.
+    """
+    match = SHARD_RE.match(Path(file).name)
+    if match is None:
+        raise ValueError(f"{file}: not a shard name of the form <prefix>-00000.n0123.tfrecord")
+    return int(match["count"])
+
+
+class ShardWriter:
+    """Write serialised examples to shards of at most ``max_records`` records each.
+
+    Each shard is written to ``<prefix>-<index>.tfrecord.tmp`` and renamed to
+    ``<prefix>-<index>.n<count>.tfrecord`` when it is full or the writer closes. Used as a
+    context manager, an exception inside the block removes the open ``.tmp`` file (shards
+    already renamed stay; callers that need all-or-nothing delete :attr:`paths`).
+
+    Args:
+        directory: output folder (created if needed).
+        prefix: file name prefix.
+        max_records: records per shard before a new one is started.
+
+    References:
+        keras-io ``examples/keras_recipes/creating_tfrecords.py`` (counts in shard names).
+    """
+
+    def __init__(self, directory: str | os.PathLike, prefix: str, max_records: int = 1024) -> None:
+        if max_records < 1:
+            raise ValueError(f"max_records must be >= 1, got {max_records}")
+        self.directory = Path(directory)
+        self.prefix = prefix
+        self.max_records = max_records
+        self.paths: list[Path] = []
+        self._writer: tf.io.TFRecordWriter | None = None
+        self._tmp: Path | None = None
+        self._count = 0
+        self._index = 0
+
+    def __enter__(self) -> ShardWriter:
+        return self
+
+    def __exit__(self, exc_type: type | None, *exc: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def write(self, record: bytes) -> None:
+        """Append one serialised example, starting a new shard when the current one is full."""
+        if self._writer is not None and self._count >= self.max_records:
+            self._finish()
+        if self._writer is None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._tmp = self.directory / f"{self.prefix}-{self._index:05d}.tfrecord.tmp"
+            self._writer = tf.io.TFRecordWriter(str(self._tmp))
+            self._count = 0
+        self._writer.write(record)
+        self._count += 1
+
+    def _finish(self) -> None:
+        assert self._writer is not None and self._tmp is not None
+        self._writer.flush()
+        self._writer.close()
+        final = self.directory / shard_name(self.prefix, self._index, self._count)
+        os.replace(self._tmp, final)
+        self.paths.append(final)
+        self._writer, self._tmp = None, None
+        self._index += 1
+
+    def close(self) -> list[Path]:
+        """Finish the open shard (if any) and return every final shard path."""
+        if self._writer is not None:
+            self._finish()
+        return list(self.paths)
+
+    def abort(self) -> None:
+        """Drop the open ``.tmp`` shard without renaming it."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        if self._tmp is not None:
+            self._tmp.unlink(missing_ok=True)
+            self._tmp = None
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def write_manifest(rows: Sequence[dict], csv_path: str | os.PathLike,
+                   config: dict | None = None) -> Path:
+    """Write the per-video manifest as CSV and JSON (same stem), atomically.
+
+    Args:
+        rows: one dict per video with the keys of :data:`MANIFEST_COLUMNS`; ``shards`` is a
+            list of shard paths relative to the manifest's folder.
+        csv_path: where the CSV goes; the JSON goes beside it with suffix ``.json``.
+        config: extraction settings stored in the JSON.
+
+    Returns:
+        The CSV path.
+    """
+    csv_path = Path(csv_path)
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    records = [{c: row.get(c, "") for c in MANIFEST_COLUMNS} for row in rows]
+    records.sort(key=lambda r: tuple(str(r[k]) for k in MANIFEST_KEY))
+    frame = pd.DataFrame(records, columns=list(MANIFEST_COLUMNS))
+    frame["shards"] = [";".join(s) for s in frame["shards"]] if len(frame) else []
+    _atomic_write_text(csv_path, frame.to_csv(index=False))
+    payload = {"config": config or {}, "videos": records}
+    _atomic_write_text(csv_path.with_suffix(".json"), json.dumps(payload, indent=1, default=str))
+    return csv_path
+
+
+def _read_one_manifest(path: Path) -> pd.DataFrame:
+    try:
+        if path.suffix.lower() == ".json":
+            data = json.loads(path.read_text())
+            frame = pd.DataFrame(data["videos"] if isinstance(data, dict) else data,
+                                 columns=list(MANIFEST_COLUMNS))
+            shards = [list(s) if isinstance(s, list) else [] for s in frame["shards"]]
+        else:
+            frame = pd.read_csv(path, dtype={"video_id": str, "error": str, "shards": str},
+                                keep_default_na=False)
+            shards = [[s for s in str(v).split(";") if s] for v in frame["shards"]]
+    except (OSError, ValueError, KeyError) as exc:
+        raise DataPrepError(f"cannot read manifest ({exc})", path) from None
+    missing = set(MANIFEST_COLUMNS) - set(frame.columns)
+    if missing:
+        raise DataPrepError(f"manifest lacks columns {sorted(missing)}", path)
+    frame["shards"] = [[str((path.parent / s).resolve()) for s in row] for row in shards]
+    frame["manifest"] = str(path)
+    return frame
+
+
+def find_manifests(directory: str | os.PathLike) -> list[Path]:
+    """Every manifest under ``directory`` (CSV preferred over the JSON twin), sorted."""
+    directory = Path(directory)
+    found = sorted(directory.rglob("manifest*.csv"))
+    stems = {p.with_suffix("") for p in found}
+    found += sorted(p for p in directory.rglob("manifest*.json") if p.with_suffix("") not in stems)
+    return sorted(p for p in found if not p.name.endswith(".tmp"))
+
+
+def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a manifest (CSV or JSON), or merge every manifest under a directory.
+
+    Per-shard manifests (``manifest.shard-I-of-N.csv``) and merged ones are combined; a video
+    listed twice keeps its last row (by file name order). ``shards`` becomes a list of
+    absolute paths; a ``manifest`` column names the file each row came from.
+
+    Args:
+        path: a manifest file or an output directory.
+
+    Returns:
+        One row per video with the columns of :data:`MANIFEST_COLUMNS` (+ ``manifest``).
+
+    Raises:
+        DataPrepError: no manifest found, or a manifest that cannot be read.
+    """
+    path = Path(path)
+    if path.is_dir():
+        files = find_manifests(path)
+        if not files:
+            raise DataPrepError("no manifest*.csv/json found (run python -m data_prep extract)", path)
+    elif path.is_file():
+        files = [path]
+    else:
+        raise DataPrepError("manifest not found", path)
+    frame = pd.concat([_read_one_manifest(f) for f in files], ignore_index=True)
+    frame = frame.drop_duplicates(subset=list(MANIFEST_KEY), keep="last").reset_index(drop=True)
+    for column in ("label", "clips_written", "frames_total", "frames_without_face", "video_frames"):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").fillna(0).astype(int)
+    for column in ("video_id", "dataset", "method", "split", "status", "error", "source_path"):
+        frame[column] = frame[column].fillna("").astype(str)
+    return frame
+
+
+def _matches(value: str, wanted: Sequence[str] | str | None) -> bool:
+    if wanted is None:
+        return True
+    wanted = [wanted] if isinstance(wanted, str) else wanted
+    return value.lower() in {w.lower() for w in wanted}
+
+
+def select_records(manifest_or_dir: str | os.PathLike, methods: Sequence[str] | None = None,
+                   splits: Sequence[str] | None = None,
+                   datasets: Sequence[str] | None = None) -> list[str]:
+    """Shard files holding the clips of the selected (dataset, method, split) groups.
+
+    Args:
+        manifest_or_dir: a manifest file, or an output directory. A directory with manifests
+            is resolved through them; one without is globbed for
+            ``<dataset>/<method>/<split>/*.nNNNN.tfrecord``.
+        methods: method names to keep (case-insensitive); None = all.
+        splits: split names to keep; None = all.
+        datasets: dataset names to keep; None = all.
+
+    Returns:
+        Sorted absolute paths of existing shard files (empty if nothing matches).
+
+    Raises:
+        DataPrepError: a manifest lists a shard file that does not exist.
+    """
+    root = Path(manifest_or_dir)
+    if root.is_dir() and not find_manifests(root):
+        files = []
+        for shard in root.rglob("*.tfrecord"):
+            parts = shard.relative_to(root).parts
+            if SHARD_RE.match(shard.name) is None or len(parts) < 4:
+                continue
+            dataset, method, split = parts[-4:-1]
+            if _matches(dataset, datasets) and _matches(method, methods) and _matches(split, splits):
+                files.append(str(shard.resolve()))
+        return sorted(files)
+    frame = read_manifest(root)
+    keep = [_matches(d, datasets) and _matches(m, methods) and _matches(s, splits)
+            for d, m, s in zip(frame["dataset"], frame["method"], frame["split"], strict=True)]
+    files = sorted({s for shards in frame.loc[keep, "shards"] for s in shards})
+    for file in files:
+        if not os.path.isfile(file):
+            raise DataPrepError("manifest lists a shard file that does not exist", file)
+    return files
