@@ -74,7 +74,7 @@ class Profile:
         image_size: face crop side fed to the models.
         clip_len: frames per clip (CLRNet 5).
         clips_per_video: clips extracted per video (CLRNet 16).
-        videos_per_method: cap on extracted videos per method and split (None = all).
+        video_limit: cap on extracted videos per dataset, round-robin over methods (None = all).
         epochs: training epochs (single / merge / source model).
         transfer_epochs: epochs of the transfer step.
         batch_size: clips per batch.
@@ -90,7 +90,7 @@ class Profile:
     image_size: int
     clip_len: int
     clips_per_video: int
-    videos_per_method: int | None
+    video_limit: int | None
     epochs: int
     transfer_epochs: int
     batch_size: int
@@ -124,7 +124,7 @@ PROFILES: dict[str, Profile] = {
         image_size=64,
         clip_len=5,
         clips_per_video=2,
-        videos_per_method=None,
+        video_limit=None,
         epochs=2,
         transfer_epochs=2,
         batch_size=8,
@@ -139,7 +139,7 @@ PROFILES: dict[str, Profile] = {
         image_size=240,
         clip_len=5,
         clips_per_video=16,
-        videos_per_method=None,
+        video_limit=None,
         epochs=50,
         transfer_epochs=50,
         batch_size=16,
@@ -433,6 +433,7 @@ def base_parser(doc: str | None, *, models: Sequence[str] | None = None) -> argp
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--epochs", type=int, default=None, help="override the profile's epochs")
     p.add_argument("--rerun", action="store_true", help="recompute finished cells")
+    p.add_argument("--workers", type=int, default=1, help="face-extraction processes (default 1)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     if models is not None:
         p.add_argument("--models", nargs="+", default=list(models), metavar="NAME",
@@ -697,7 +698,8 @@ def prepare_clips(
     manifest = prepare(
         dataset, root, out, compression=compression, clip_len=clip_len,
         clips_per_video=p.clips_per_video, sampling=sampling, size=p.extract_size,
-        limit=p.videos_per_method, progress=ctx.progress,
+        limit=p.video_limit, progress=ctx.progress,
+        workers=getattr(ctx.args, "workers", 1),
     )
     ctx.cache[tag] = Path(manifest)
     return ctx.cache[tag]
@@ -727,7 +729,8 @@ def data_spec(manifest: Path, codes: Iterable[str], splits: Sequence[str], *, re
     """A :class:`clrnet.strategies.DataSpec` for domains ``codes`` (with their real videos)."""
     from clrnet.strategies import DataSpec
 
-    return DataSpec(manifest, methods=tuple(domain_methods(codes, real=real)), splits=tuple(splits))
+    methods = domain_methods(codes, real=real)
+    return DataSpec(manifest, methods=tuple(methods) if methods else None, splits=tuple(splits))
 
 
 def available_codes(manifest: Path, codes: Iterable[str]) -> list[str]:
@@ -735,5 +738,216 @@ def available_codes(manifest: Path, codes: Iterable[str]) -> list[str]:
     from data_prep.records import read_manifest
 
     frame = read_manifest(manifest)
-    present = {m.lower() for m in frame["method"].unique()}
-    return [c for c in codes if all(m.lower() in present for m in DOMAINS[c][1])]
+    ok = frame[frame["clips_written"].fillna(0).astype(int) > 0] if "clips_written" in frame else frame
+    present = {m.lower() for m in ok["method"].unique()}
+    return [c for c in codes if DOMAINS[c][1] and all(m.lower() in present for m in DOMAINS[c][1])]
+
+
+# --------------------------------------------------------------------------------------------
+# CLRNet-paper training and evaluation (through clrnet.strategies)
+# --------------------------------------------------------------------------------------------
+
+
+def hyper_params(ctx: RunContext, model: str, *, transfer: bool = False) -> dict[str, Any]:
+    """Training hyper-parameters of ``model`` in the run's profile (official defaults otherwise).
+
+    Args:
+        ctx: the run context.
+        model: registry name.
+        transfer: the transfer step (uses ``transfer_epochs``).
+
+    Returns:
+        Keyword arguments for the ``clrnet.strategies`` functions.
+    """
+    p = ctx.profile
+    hp: dict[str, Any] = {
+        "epochs": p.transfer_epochs if transfer else p.epochs,
+        "batch_size": p.batch_size,
+        "image_size": p.image_size,
+        "clip_len": p.clip_len,
+        "seed": ctx.args.seed,
+        "model_overrides": p.overrides_for(model),
+        "progress": ctx.progress,
+    }
+    if p.lr is not None:
+        hp["lr"] = p.lr
+    if p.steps_per_epoch is not None:
+        hp["steps_per_epoch"] = p.steps_per_epoch
+    return hp
+
+
+def _model_file(result: Any, run_dir: Path) -> Path:
+    """The trained model's file from whatever a strategy returned (result object or folder)."""
+    for attr in ("model_path", "path"):
+        value = getattr(result, attr, None)
+        if value is not None and Path(value).is_file():
+            return Path(value)
+    for name in ("best.keras", "final.keras"):
+        if (run_dir / name).is_file():
+            return run_dir / name
+    model = getattr(result, "model", result)
+    if hasattr(model, "save"):
+        path = run_dir / "final.keras"
+        tmp = run_dir / "final.tmp.keras"
+        model.save(tmp)
+        os.replace(tmp, path)
+        return path
+    raise ExperimentError(f"{run_dir}: training finished without a model file")
+
+
+def trained(run_dir: Path, train: Callable[[], Any]) -> Path:
+    """Train once: reuse ``run_dir``'s model when a previous run finished it.
+
+    Args:
+        run_dir: the run folder (``done.json`` marks completion).
+        train: runs the training, returns the strategy's result.
+
+    Returns:
+        The model file.
+    """
+    marker = run_dir / "done.json"
+    if marker.exists():
+        path = Path(json.loads(marker.read_text())["model"])
+        if path.is_file():
+            return path
+    t0 = time.perf_counter()
+    path = _model_file(train(), run_dir)
+    write_json_atomic(marker, {"model": str(path), "seconds": round(time.perf_counter() - t0, 1)})
+    return path
+
+
+def train_single(ctx: RunContext, model: str, manifest: Path, codes: Sequence[str], name: str) -> Path:
+    """Single-domain (or union-as-one) training on ``codes``' train split; val split monitors.
+
+    Returns:
+        The model file.
+    """
+    from clrnet import strategies
+
+    run_dir = ctx.model_dir(name, model)
+    return trained(run_dir, lambda: strategies.train_single(
+        model, data_spec(manifest, codes, ("train",)), data_spec(manifest, codes, ("val",)),
+        run_dir, **hyper_params(ctx, model)))
+
+
+def train_merge(ctx: RunContext, model: str, manifest: Path, codes: Sequence[str], name: str) -> Path:
+    """Merge learning: the union of ``codes`` with equal samples per domain (Tariq et al. 6.2.1).
+
+    Returns:
+        The model file.
+    """
+    from clrnet import strategies
+
+    run_dir = ctx.model_dir(name, model)
+    domains = {c: data_spec(manifest, [c], ("train",)) for c in codes}
+    return trained(run_dir, lambda: strategies.train_merge(
+        model, domains, data_spec(manifest, codes, ("val",)), run_dir, **hyper_params(ctx, model)))
+
+
+def train_transfer(
+    ctx: RunContext, model: str, manifest: Path, source: str, targets: Sequence[str], name: str
+) -> Path:
+    """Transfer learning ``source -> targets`` with K videos per target (Tariq et al. 6.2.2).
+
+    The source model is trained first (single domain, cached under ``runs/source-<source>``).
+
+    Returns:
+        The transferred model file.
+    """
+    from clrnet import strategies
+
+    source_path = train_single(ctx, model, manifest, [source], f"source-{source}")
+    run_dir = ctx.model_dir(name, model)
+    domains = {c: data_spec(manifest, [c], ("train",)) for c in targets}
+    return trained(run_dir, lambda: strategies.train_transfer(
+        source_path, domains, data_spec(manifest, targets, ("val",)), run_dir,
+        k_videos=ctx.profile.k_videos, **hyper_params(ctx, model, transfer=True)))
+
+
+def load_model(path: Path):
+    """Load a saved model of this package (registers the custom objects first)."""
+    import keras
+
+    import clrnet  # noqa: F401 - registers custom layers/activations
+    import clrnet.models  # noqa: F401
+
+    return keras.models.load_model(path)
+
+
+def score_codes(
+    ctx: RunContext, model_path: Path, manifest: Path, codes: Sequence[str], split: str = "test"
+):
+    """Clip scores of a model on the ``split`` videos of each domain (fakes + their reals).
+
+    Returns:
+        ``{code: DataFrame(video_id, method, label, score)}``.
+    """
+    from clrnet import strategies
+
+    model = load_model(model_path)
+    out = {}
+    for code in codes:
+        spec = data_spec(manifest, [code], (split,))
+        out[code] = strategies.evaluate(model, spec, ctx.profile.batch_size, **_eval_kwargs(ctx))
+    return out
+
+
+def _eval_kwargs(ctx: RunContext) -> dict[str, Any]:
+    return {"image_size": ctx.profile.image_size, "clip_len": ctx.profile.clip_len}
+
+
+def f1_rows(section: str, model: str, scores: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """CLRNet-style rows: F1 (%) of the fake class at 0.5 on clip scores, one per column.
+
+    Extra fields: clip AUC, video-level F1 (mean of clip scores) and sample counts.
+
+    Args:
+        section: table section.
+        model: row name.
+        scores: ``{column: DataFrame(video_id, method, label, score)}``.
+
+    Returns:
+        Result rows.
+    """
+    from experiments import metrics as M
+
+    rows = []
+    for col, df in scores.items():
+        y, s = df["label"].to_numpy(), df["score"].to_numpy()
+        video = M.aggregate_scores(df, "video")
+        rows.append({
+            "section": section, "row": model, "col": col, "metric": "F1 %",
+            "ours": 100.0 * M.f1_at(y, s, 0.5),
+            "auc": M.roc_auc(y, s),
+            "f1_video": 100.0 * M.f1_at(video["label"], video["score"], 0.5),
+            "n_clips": int(len(df)), "n_videos": int(len(video)), "n_fake_videos": int(video["label"].sum()),
+        })
+    return rows
+
+
+def manifest_for(ctx: RunContext, code: str) -> Path | None:
+    """The prepared-clips manifest holding domain ``code`` (None when its data is not available).
+
+    FF++ codes come from the benchmark root; ``DFW`` from :func:`wild_root`; ``DFDC`` and
+    ``CelebDF`` from ``--dfdc`` / ``--celebdf`` (absent from the mini benchmark).
+    """
+    adapter = DOMAINS[code][0]
+    if adapter == "ffpp":
+        return prepare_clips(ctx)
+    if code == "DFW":
+        if ctx.mini or getattr(ctx.args, "wild", None) is not None:
+            return prepare_clips(ctx, "folder", wild_root(ctx))
+        return None
+    given = getattr(ctx.args, {"DFDC": "dfdc", "CelebDF": "celebdf"}[code], None)
+    if given is None:
+        return None
+    return prepare_clips(ctx, adapter, Path(given))
+
+
+def check_models(names: Sequence[str]) -> None:
+    """Fail early, in one line, on a model name the registry does not know."""
+    from clrnet.models import MODELS
+
+    unknown = [n for n in names if n not in MODELS]
+    if unknown:
+        raise ExperimentError(f"unknown model(s) {unknown}; choose from {sorted(MODELS)}")
