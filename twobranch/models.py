@@ -47,7 +47,7 @@ import keras
 import numpy as np
 
 from twobranch.layers import DeepLoG, DistanceToCenter
-from twobranch.losses import default_radii
+from twobranch.losses import IsolationLoss, default_radii
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -441,7 +441,8 @@ def fake_score(model: keras.Model, x, center=None, batch_size: int = 8) -> np.nd
 
     Args:
         model: a scorer (:func:`make_scorer`) or ``head="bce"`` model (its (B, 1) output is used), or
-            an embedding model together with ``center`` (the distance is returned).
+            an embedding model (the distance to ``center`` is returned; without ``center``, the
+            centre of the model's compiled :class:`~twobranch.losses.IsolationLoss` is used).
         x: input array (or dataset) accepted by ``model.predict``.
         center: the centre, required for embedding models.
         batch_size: prediction batch size.
@@ -451,6 +452,8 @@ def fake_score(model: keras.Model, x, center=None, batch_size: int = 8) -> np.nd
     """
     if int(model.output.shape[-1]) == 1:
         return np.asarray(model.predict(x, batch_size=batch_size, verbose=0), "float64").reshape(-1)
+    if center is None and isinstance(getattr(model, "loss", None), IsolationLoss):
+        center = model.loss.center
     if center is None:
         raise ValueError(f"{model.name} outputs embeddings: pass center= or use make_scorer()")
     return distances(model, x, center, batch_size)
