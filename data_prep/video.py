@@ -109,7 +109,9 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         height = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
         ok, frame = cap.read()
         if not ok or frame is None:
-            raise VideoError("video has no decodable frame (zero-length, truncated or corrupt)", path)
+            raise VideoError(
+                "video has no decodable frame (zero-length, truncated or corrupt)", path
+            )
         height, width = frame.shape[:2]
         if count <= 0:
             # Some containers (webm, raw mpeg streams) do not store a frame count: count by

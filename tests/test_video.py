@@ -24,7 +24,9 @@ from data_prep.video import (
 N_FRAMES = 24
 
 
-def _write_video(path: Path, fourcc: str, n: int = N_FRAMES, size: tuple[int, int] = (64, 48)) -> Path:
+def _write_video(
+    path: Path, fourcc: str, n: int = N_FRAMES, size: tuple[int, int] = (64, 48)
+) -> Path:
     """Frame i: R = 200, G = 10 * i, B = 30 (written as BGR), so index and channel order are checkable."""
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 25.0, size)
     assert writer.isOpened(), f"cannot write {fourcc} here"
