@@ -31,6 +31,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the scripts import TF later, lazily
+
 MINI_LABEL = "mini benchmark (synthetic stand-in), not FaceForensics++"
 QUICK_TITLE = f"{MINI_LABEL} — quick profile"
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -72,6 +74,7 @@ class Profile:
     Args:
         name: ``"quick"`` or ``"full"``.
         image_size: face crop side fed to the models.
+        image_sizes: per-model exceptions (e.g. Xception needs at least 71x71).
         clip_len: frames per clip (CLRNet 5).
         clips_per_video: clips extracted per video (CLRNet 16).
         video_limit: cap on extracted videos per dataset, round-robin over methods (None = all).
@@ -96,6 +99,7 @@ class Profile:
     batch_size: int
     k_videos: int
     lr: float | None = None
+    image_sizes: Mapping[str, int] = field(default_factory=dict)
     steps_per_epoch: int | None = None
     model_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     window: int = 10
@@ -130,9 +134,10 @@ PROFILES: dict[str, Profile] = {
         batch_size=8,
         k_videos=3,
         lr=1e-3,
+        image_sizes={"xception": 80, "cnn_lstm": 80},
         model_overrides=QUICK_MODEL_OVERRIDES,
         window=5,
-        extract_size=64,
+        extract_size=80,
     ),
     "full": Profile(
         name="full",
@@ -751,6 +756,9 @@ def available_codes(manifest: Path, codes: Iterable[str]) -> list[str]:
 def hyper_params(ctx: RunContext, model: str, *, transfer: bool = False) -> dict[str, Any]:
     """Training hyper-parameters of ``model`` in the run's profile (official defaults otherwise).
 
+    Clip models get the profile's clip length; frame models keep their own (None), so the
+    pipeline feeds them single frames.
+
     Args:
         ctx: the run context.
         model: registry name.
@@ -759,16 +767,20 @@ def hyper_params(ctx: RunContext, model: str, *, transfer: bool = False) -> dict
     Returns:
         Keyword arguments for the ``clrnet.strategies`` functions.
     """
+    from clrnet.strategies import model_defaults
+
     p = ctx.profile
     hp: dict[str, Any] = {
         "epochs": p.transfer_epochs if transfer else p.epochs,
         "batch_size": p.batch_size,
-        "image_size": p.image_size,
-        "clip_len": p.clip_len,
+        "image_size": p.image_sizes.get(model, p.image_size),
         "seed": ctx.args.seed,
-        "model_overrides": p.overrides_for(model),
-        "progress": ctx.progress,
+        "verbose": "auto" if ctx.progress else 0,
     }
+    if not transfer:
+        hp["model_overrides"] = p.overrides_for(model)
+    if model_defaults(model).get("clip_len", p.clip_len) is not None:
+        hp["clip_len"] = p.clip_len
     if p.lr is not None:
         hp["lr"] = p.lr
     if p.steps_per_epoch is not None:
@@ -888,12 +900,8 @@ def score_codes(
     out = {}
     for code in codes:
         spec = data_spec(manifest, [code], (split,))
-        out[code] = strategies.evaluate(model, spec, ctx.profile.batch_size, **_eval_kwargs(ctx))
+        out[code] = strategies.evaluate(model, spec, ctx.profile.batch_size, seed=ctx.args.seed)
     return out
-
-
-def _eval_kwargs(ctx: RunContext) -> dict[str, Any]:
-    return {"image_size": ctx.profile.image_size, "clip_len": ctx.profile.clip_len}
 
 
 def f1_rows(section: str, model: str, scores: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -913,6 +921,8 @@ def f1_rows(section: str, model: str, scores: Mapping[str, Any]) -> list[dict[st
 
     rows = []
     for col, df in scores.items():
+        if "clip_index" in df:  # frame models: one row per frame -> mean per clip
+            df = M.aggregate_scores(df, "clip")
         y, s = df["label"].to_numpy(), df["score"].to_numpy()
         video = M.aggregate_scores(df, "video")
         rows.append({
@@ -951,3 +961,38 @@ def check_models(names: Sequence[str]) -> None:
     unknown = [n for n in names if n not in MODELS]
     if unknown:
         raise ExperimentError(f"unknown model(s) {unknown}; choose from {sorted(MODELS)}")
+
+
+def restricted_grid_search(
+    ctx: RunContext,
+    model: str,
+    manifest: Path,
+    reenactment: Sequence[str],
+    swap: Sequence[str],
+    val_manifest: Path,
+) -> tuple[Path, dict[str, Any]]:
+    """Algorithm 1 of Tariq et al. through :func:`clrnet.strategies.restricted_grid_search`.
+
+    The deciding set is the in-the-wild test set, as the paper's "Best (RGS)" column (an
+    oracle choice; the script says so).
+
+    Returns:
+        ``(chosen model file, {"rgs_pair", "rgs_strategy"})``.
+    """
+    from clrnet import strategies
+
+    run_dir = ctx.model_dir("rgs", model)
+    info_path = run_dir / "rgs_choice.json"
+
+    def train():
+        res = strategies.restricted_grid_search(
+            model, {c: data_spec(manifest, [c], ("train",)) for c in reenactment},
+            {c: data_spec(manifest, [c], ("train",)) for c in swap},
+            data_spec(val_manifest, ["DFW"], ("test",)), run_dir, metric="f1",
+            k_videos=ctx.profile.k_videos, **hyper_params(ctx, model))
+        write_json_atomic(info_path, {"rgs_pair": "+".join(res.pair), "rgs_strategy": res.strategy})
+        return res
+
+    path = trained(run_dir, train)
+    info = json.loads(info_path.read_text()) if info_path.exists() else {}
+    return path, info
