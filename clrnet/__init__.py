@@ -1,0 +1,8 @@
+"""CLRNet (Tariq et al., WWW'21) reproduction: models, baselines, training and prediction.
+
+Importing the package imports :mod:`clrnet.models`, which registers every custom Keras object
+(``hard_sigmoid_keras2``, ``ProvenanceTag``) so saved ``.keras`` files load with plain
+``keras.models.load_model``.
+"""
+
+from clrnet import models  # noqa: F401  (registers serializable objects)
