@@ -284,6 +284,16 @@ def read_journal(path: Path) -> dict[str, dict]:
     return rows
 
 
+def repair_journal(path: Path) -> None:
+    """Cut a torn last line (a write interrupted by a crash) so later appends stay parseable."""
+    if not path.is_file():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with path.open("r+b") as handle:
+            handle.truncate(data.rfind(b"\n") + 1)
+
+
 def append_journal(path: Path, row: dict) -> None:
     """Append one row to the journal and fsync it (the video counts as done from here on)."""
     with path.open("a") as handle:
@@ -381,6 +391,7 @@ def run_extraction(dataset: str, root: str | os.PathLike, out: str | os.PathLike
     journal_path = dataset_dir / f"journal{tag}.jsonl"
     manifest_path = dataset_dir / f"manifest{tag}.csv"
     journal = read_journal(journal_path)
+    repair_journal(journal_path)
     todo = [e for e in selected
             if not _is_done(journal.get(f"{e.method}/{e.video_id}"), dataset_dir, retry_errors)]
     result = RunResult(manifest_path, selected=len(selected), skipped=len(selected) - len(todo))
