@@ -408,7 +408,7 @@ def run_extraction(dataset: str, root: str | os.PathLike, out: str | os.PathLike
         with logging_redirect_tqdm():
             bar = tqdm(total=len(todo), desc=f"extract {dataset}", unit="video",
                        disable=not progress or not todo)
-            for row in _results(todo, dataset_dir, config, workers):
+            for row in _results(todo, dataset_dir, config, workers) if todo else ():
                 append_journal(journal_path, row)
                 journal[f"{row['method']}/{row['video_id']}"] = row
                 result.counts[row["status"]] += 1
