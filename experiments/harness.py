@@ -87,6 +87,12 @@ class Profile:
         model_overrides: per model name, builder overrides (small widths in quick mode).
         window: frames per sequence for the two-branch network (Masi: 10).
         extract_size: face crop side stored in the TFRecords.
+        masi_sampling: clip sampling for the two-branch tables (``"masi"`` windows; the quick
+            profile reuses the CLRNet clips so that faces are extracted once).
+        masi_size: face crop side stored for the two-branch tables (Masi: 224).
+        tb_image_size: two-branch input size.
+        tb_overrides: two-branch builder overrides (tiny widths in quick mode).
+        tb_lr_patience: epochs without improvement before the two-branch lr is divided by 10.
     """
 
     name: str
@@ -104,6 +110,11 @@ class Profile:
     model_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     window: int = 10
     extract_size: int = 240
+    masi_sampling: str = "masi"
+    masi_size: int = 224
+    tb_image_size: int = 224
+    tb_overrides: Mapping[str, Any] = field(default_factory=dict)
+    tb_lr_patience: int = 50
 
     def overrides_for(self, model: str) -> dict[str, Any]:
         """Builder overrides of ``model`` in this profile."""
@@ -114,12 +125,12 @@ class Profile:
 QUICK_MODEL_OVERRIDES: dict[str, dict[str, Any]] = {
     "clrnet": {"repetitions": [1, 1, 1, 1], "initial_filters": 4},
     "clrnet18": {"repetitions": [1, 1, 1, 1], "initial_filters": 4},
-    "mesoinception4": {},
-    "meso4": {},
-    "xception": {},
-    "shallownet_v3": {},
-    "dbirnn": {},
-    "cnn_lstm": {},
+    "clrnet34": {"repetitions": [1, 1, 1, 1], "initial_filters": 4},
+    "shallownet_v3": {"dense_units": 64},
+    "dbirnn": {"backbone": "tiny", "width": 8, "units": 16},
+    "cnn_lstm": {"backbone": "tiny", "width": 8, "units": 32, "dense_units": 32},
+    # meso4 / mesoinception4 are already tiny (28k parameters); Xception has no width knob
+    # (keras.applications) and needs >= 71x71 inputs: it runs full width at 80x80.
 }
 
 PROFILES: dict[str, Profile] = {
@@ -134,10 +145,16 @@ PROFILES: dict[str, Profile] = {
         batch_size=8,
         k_videos=3,
         lr=1e-3,
-        image_sizes={"xception": 80, "cnn_lstm": 80},
+        image_sizes={"xception": 80},
         model_overrides=QUICK_MODEL_OVERRIDES,
         window=5,
         extract_size=80,
+        masi_sampling="clrnet",
+        masi_size=80,
+        tb_image_size=64,
+        tb_overrides={"blocks": (1, 1, 1, 1), "growth_rate": 8, "stem_filters": 16,
+                      "lstm_units": 16},
+        tb_lr_patience=2,
     ),
     "full": Profile(
         name="full",
@@ -548,6 +565,8 @@ def finish_table(
     md = markdown_table(rows, title=ctx.title, citation=citation, digits=digits)
     if failed:
         md += "\n**Failed cells (re-run the command to retry):** " + ", ".join(failed) + "\n"
+    for note in ctx.cache.get("notes", []):
+        md += f"\nNote: {note}\n"
     if ctx.mini:
         md += (
             f"\nData: {MINI_LABEL}. Numbers are NOT comparable with the paper's; the paper "
@@ -676,6 +695,7 @@ def prepare_clips(
     clip_len: int | None = None,
     sampling: str = "clrnet",
     compression: str = "c23",
+    size: int | None = None,
 ) -> Path:
     """Extract face clips once (resumable, shared by all scripts using the same ``--work``).
 
@@ -686,6 +706,7 @@ def prepare_clips(
         clip_len: frames per clip (default: the profile's).
         sampling: ``"clrnet"`` (non-overlapping clips) or ``"masi"`` (10-frame windows).
         compression: FF++ compression folder.
+        size: stored face size (default: the profile's ``extract_size``).
 
     Returns:
         The manifest path.
@@ -695,14 +716,15 @@ def prepare_clips(
     p = ctx.profile
     root = Path(root) if root is not None else benchmark_root(ctx)
     clip_len = clip_len or p.clip_len
-    tag = f"{dataset}-{compression}-{sampling}-s{p.extract_size}-t{clip_len}-n{p.clips_per_video}"
+    size = size or p.extract_size
+    tag = f"{dataset}-{compression}-{sampling}-s{size}-t{clip_len}-n{p.clips_per_video}"
     if tag in ctx.cache:
         return ctx.cache[tag]
     out = ctx.work / tag
     print(f"preparing clips: {dataset} {root} -> {out}", file=sys.stderr)
     manifest = prepare(
         dataset, root, out, compression=compression, clip_len=clip_len,
-        clips_per_video=p.clips_per_video, sampling=sampling, size=p.extract_size,
+        clips_per_video=p.clips_per_video, sampling=sampling, size=size,
         limit=p.video_limit, progress=ctx.progress,
         workers=getattr(ctx.args, "workers", 1),
     )
@@ -779,8 +801,9 @@ def hyper_params(ctx: RunContext, model: str, *, transfer: bool = False) -> dict
     }
     if not transfer:
         hp["model_overrides"] = p.overrides_for(model)
-    if model_defaults(model).get("clip_len", p.clip_len) is not None:
-        hp["clip_len"] = p.clip_len
+    defaults = model_defaults(model)
+    clip_model = defaults.get("clip_length", defaults.get("clip_len", p.clip_len)) is not None
+    hp["clip_len"] = p.clip_len if clip_model else 1  # 1 = single frames
     if p.lr is not None:
         hp["lr"] = p.lr
     if p.steps_per_epoch is not None:
@@ -996,3 +1019,149 @@ def restricted_grid_search(
     path = trained(run_dir, train)
     info = json.loads(info_path.read_text()) if info_path.exists() else {}
     return path, info
+
+
+# --------------------------------------------------------------------------------------------
+# Masi et al.: two-branch training and scoring (through twobranch.train)
+# --------------------------------------------------------------------------------------------
+
+FFPP_FOUR = ("DF", "FS", "F2F", "NT")
+
+
+def resolve_compression(ctx: RunContext, compression: str) -> str:
+    """``compression``, or ``"c23"`` when the mini benchmark lacks it (noted in the table)."""
+    if compression == "c23" or not ctx.mini:
+        return compression
+    root = benchmark_root(ctx)
+    if any(root.glob(f"*_sequences/*/{compression}/videos/*.mp4")):
+        return compression
+    note = (f"{compression} sections were computed on c23 videos: the mini benchmark has no "
+            f"{compression} copies")
+    notes = ctx.cache.setdefault("notes", [])
+    if note not in notes:
+        notes.append(note)
+    return "c23"
+
+
+def prepare_masi(ctx: RunContext, compression: str = "c23") -> Path:
+    """Clips for the two-branch tables (10-frame windows in the full profile).
+
+    A compression missing from the mini benchmark (no c40 copies by default) falls back to c23,
+    with a note in the table (:func:`resolve_compression`).
+    """
+    p = ctx.profile
+    return prepare_clips(ctx, clip_len=p.window, sampling=p.masi_sampling,
+                         compression=resolve_compression(ctx, compression), size=p.masi_size)
+
+
+def train_twobranch(
+    ctx: RunContext,
+    name: str,
+    manifest: Path,
+    codes: Sequence[str],
+    *,
+    model: str = "two_branch",
+    loss: str = "isolation",
+    ft: bool = True,
+    overrides: Mapping[str, Any] | None = None,
+) -> Path:
+    """Train Masi et al.'s network with ``python -m twobranch.train``'s code; reuse a finished run.
+
+    Args:
+        ctx: the run context.
+        name: run name (folder under ``runs/``).
+        manifest: prepared clips.
+        codes: fake domains trained on (with their real videos).
+        model: ``"two_branch"`` or ``"two_branch_frame"``.
+        loss: ``"isolation"`` or ``"bce"``.
+        ft: the paper's per-layer learning rates ("+ft"); False = one global rate.
+        overrides: builder overrides on top of the profile's.
+
+    Returns:
+        The saved scorer (``scorer.keras``: (B, 1) P(fake)).
+    """
+    from twobranch import train as tb
+
+    p = ctx.profile
+    run_root = ctx.model_dir(name)
+    over = {**p.tb_overrides, **(overrides or {})}
+    argv = [
+        "--model", model, "--loss", loss, "--train", str(manifest), "--val", str(manifest),
+        "--train-splits", "train", "--val-splits", "val",
+        "--methods", *domain_methods(codes), "--run-root", str(run_root), "--name", model,
+        "--epochs", str(p.epochs), "--batch-size", str(p.batch_size),
+        "--image-size", str(p.tb_image_size), "--frames", str(p.window),
+        "--lr-patience", str(p.tb_lr_patience), "--seed", str(ctx.args.seed),
+        "--verbose", "auto" if ctx.progress else "0",
+    ]
+    if p.steps_per_epoch:
+        argv += ["--steps-per-epoch", str(p.steps_per_epoch)]
+    if not ft:
+        argv.append("--no-ft")
+    for k, v in over.items():
+        argv += ["--override", f"{k}={v!r}"]
+
+    def train():
+        info = tb.train(tb.build_parser().parse_args(argv))
+        return Path(info["run_dir"]) / "scorer.keras"
+
+    return trained(run_root, train)
+
+
+def score_twobranch(
+    ctx: RunContext, model_path: Path, manifest: Path, codes: Sequence[str] | None,
+    split: str = "test",
+):
+    """Sequence (or frame) scores of a two-branch scorer on ``codes`` (None: every video).
+
+    Returns:
+        DataFrame(video_id, method, clip_index, label, score).
+    """
+    import twobranch  # noqa: F401 - registers the custom layers
+    from clrnet import strategies
+
+    model = load_model(model_path)
+    if codes is None:
+        spec = strategies.DataSpec(manifest, splits=(split,))
+    else:
+        spec = data_spec(manifest, codes, (split,))
+    return strategies.evaluate(model, spec, ctx.profile.batch_size, seed=ctx.args.seed)
+
+
+def masi_rows(
+    section: str, row: str, scores, *, level: str, cols: Sequence[str],
+    paper_row: str | None = None,
+) -> list[dict[str, Any]]:
+    """Rows of Masi-style metrics (in %) at one level.
+
+    Args:
+        section: table section.
+        row: row name.
+        scores: DataFrame from :func:`score_twobranch`.
+        level: ``"frame"`` (one score per sequence/frame sample) or ``"video"`` (mean per video).
+        cols: column names among ``AUC``, ``pAUC@f``, ``tAUC@f``, ``TAR@f``, ``ACC``.
+        paper_row: row name in the paper table when it differs.
+
+    Returns:
+        Result rows.
+    """
+    from experiments import metrics as M
+
+    df = M.aggregate_scores(scores, "video") if level == "video" else scores
+    y, s = df["label"].to_numpy(), df["score"].to_numpy()
+    out = []
+    for col in cols:
+        name, _, cut = col.partition("@")
+        if name == "AUC":
+            value = M.roc_auc(y, s)
+        elif name == "ACC":
+            value = M.accuracy_at(y, s, 0.5)
+        else:
+            fn = {"pAUC": M.pauc, "tAUC": M.tauc, "TAR": M.tar_at_far}[name]
+            value = fn(y, s, float(cut))
+        r = {"section": section, "row": row, "col": col, "metric": "%", "ours": 100.0 * value,
+             "level": level, "n": int(len(df)), "n_fake": int(df["label"].sum())}
+        if paper_row:
+            r["paper_row"] = paper_row
+        out.append(r)
+    return out
