@@ -52,7 +52,8 @@ class VideoInfo:
     Attributes:
         path: the video path as given.
         frame_count: number of frames as the container states it (counted by decoding when the
-            container does not say). Containers may overshoot the decodable count by one.
+            container does not say, and for MPEG program/transport streams, whose count is only
+            an estimate). Containers may overshoot the decodable count by one.
         fps: frames per second (0.0 when unknown).
         width: frame width in pixels.
         height: frame height in pixels.
@@ -63,6 +64,10 @@ class VideoInfo:
     fps: float
     width: int
     height: int
+
+
+#: Containers without a frame index, whose reported frame count is an estimate.
+_UNINDEXED_EXTENSIONS = frozenset({".mpg", ".mpeg", ".m1v", ".m2v", ".vob", ".ts", ".m2ts", ".mts"})
 
 
 def _open_capture(path: str) -> cv2.VideoCapture:
@@ -113,9 +118,11 @@ def probe(path: str | os.PathLike) -> VideoInfo:
                 "video has no decodable frame (zero-length, truncated or corrupt)", path
             )
         height, width = frame.shape[:2]
-        if count <= 0:
-            # Some containers (webm, raw mpeg streams) do not store a frame count: count by
-            # grabbing, which decodes but keeps nothing.
+        ext = os.path.splitext(path)[1].lower()
+        if count <= 0 or ext in _UNINDEXED_EXTENSIONS:
+            # Some containers store no frame count, and MPEG program/transport streams only
+            # an estimate (a 10-frame .mpg reports 1): count by grabbing, which decodes but
+            # keeps nothing.
             count = 1
             while cap.grab():
                 count += 1
