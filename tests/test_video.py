@@ -165,6 +165,7 @@ def test_bundled_webcam_video_probe(repo_root):
     info = probe(path)
     # The container says 250 frames; 249 decode. Reading all of them is not a truncation.
     assert (info.width, info.height, info.frame_count) == (1280, 720, 250)
+    assert probe(path, count_frames=True).frame_count == 249
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with VideoReader(path) as reader:
