@@ -189,6 +189,21 @@ def test_extractor_detects_on_anchors_only_and_interpolates(tmp_path):
     assert out[2].detected_on == [5, 10, 14]
 
 
+def test_extractor_handles_overlapping_and_unsorted_clips(tmp_path):
+    video = _index_video(tmp_path / "idx.avi", 30)
+    det = _ScriptedDetector(missing=set())
+    ex = FaceExtractor(output_size=32, detector=det, detect_every=5, batch_size=1)
+    clips = [[20, 21, 22], [0, 1, 2, 3], [2, 3, 4, 5]]  # yielded in this order, frames shared
+    out = list(ex.extract_clips(video, clips))
+    assert [c.frame_indices for c in out] == clips
+    assert ex.last_stats["frames_decoded"] == 9  # each shared frame decoded once
+    for clip in out:
+        assert all(clip.has_face)
+        for f, box in zip(clip.frame_indices, clip.boxes, strict=True):
+            np.testing.assert_allclose(box[0], 20 + 4 * f, atol=1e-6)
+    np.testing.assert_array_equal(out[1].faces[2:], out[2].faces[:2])
+
+
 def test_extractor_records_frames_without_face(tmp_path):
     video = _index_video(tmp_path / "idx.avi", 30)
     det = _ScriptedDetector(missing=set(range(10, 30)))
