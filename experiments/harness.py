@@ -266,8 +266,16 @@ def run_cells(
             try:
                 result = [dict(r) for r in fn(cell)]
             except Exception as exc:  # noqa: BLE001 - one line per failed cell, keep going
+                if os.environ.get("DEEPFAKE_REPRO_DEBUG"):
+                    raise
+                import traceback
+
+                log = path.with_suffix(".error.log")
+                log.parent.mkdir(parents=True, exist_ok=True)
+                log.write_text(traceback.format_exc())
                 msg = str(exc).splitlines()[0] if str(exc) else ""
-                print(f"error: cell {cell.id}: {type(exc).__name__}: {msg}", file=sys.stderr)
+                print(f"error: cell {cell.id}: {type(exc).__name__}: {msg} (details: {log})",
+                      file=sys.stderr)
                 failed.append(cell.id)
                 continue
             record = {
