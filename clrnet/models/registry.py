@@ -242,7 +242,7 @@ def load_pretrained(name: str = DEFAULT_PRETRAINED) -> keras.Model:
     entry = PRETRAINED[name]
     base = build_model(entry["builder"], weights=entry["path"])
     tag = ProvenanceTag(entry["trained_on"], entry["source"], name="provenance")
-    return keras.Model(base.inputs, tag(base.outputs[0]), name=name)
+    return keras.Model(base.inputs[0], tag(base.outputs[0]), name=name)
 
 
 def provenance(model: keras.Model) -> dict[str, str] | None:
