@@ -37,7 +37,6 @@ References:
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from glob import glob
@@ -68,40 +67,14 @@ class PipelineError(DataPrepError):
 
 # --------------------------------------------------------------------------- file resolution
 
-def _read_manifest_minimal(path: Path) -> pd.DataFrame:
-    """Read a CSV/JSON manifest (fallback while ``records.read_manifest`` does not exist)."""
-    if path.suffix.lower() == ".json":
-        data = json.loads(path.read_text())
-        if isinstance(data, dict):
-            data = next((v for v in data.values() if isinstance(v, list)), [])
-        return pd.DataFrame(data)
-    return pd.read_csv(path)
-
-
-def _manifest_files(path: Path, methods: Sequence[str] | None, splits: Sequence[str] | None,
-                    datasets: Sequence[str] | None) -> list[str]:
-    """Shard files named by a manifest, filtered by the manifest's own columns."""
-    select = getattr(_records, "select_records", None)
-    if select is not None:
-        return [str(f) for f in select(str(path), methods=methods, splits=splits, datasets=datasets)]
+def _select(source: Path, methods: Sequence[str] | None, splits: Sequence[str] | None,
+            datasets: Sequence[str] | None) -> list[str]:
+    """``records.select_records`` with its errors re-raised as :class:`PipelineError`."""
     try:
-        table = _read_manifest_minimal(path)
-    except (OSError, ValueError) as exc:
-        raise PipelineError(f"unreadable manifest ({exc.__class__.__name__})", path) from exc
-    for column, wanted in (("method", methods), ("split", splits), ("dataset", datasets)):
-        if wanted is not None and column in table:
-            table = table[table[column].isin(list(wanted))]
-    shard_cols = [c for c in table.columns if "shard" in c.lower() or c.lower() in ("files", "tfrecords")]
-    files: list[str] = []
-    for col in shard_cols:
-        for cell in table[col].dropna():
-            items = cell if isinstance(cell, list) else str(cell).replace("|", ";").split(";")
-            for item in items:
-                item = str(item).strip()
-                if item.endswith(".tfrecord"):
-                    p = Path(item)
-                    files.append(str(p if p.is_absolute() else path.parent / p))
-    return sorted(dict.fromkeys(files))
+        return [str(f) for f in _records.select_records(source, methods=methods, splits=splits,
+                                                        datasets=datasets)]
+    except DataPrepError as exc:
+        raise PipelineError(str(exc)) from exc
 
 
 def resolve_files(files_or_manifest: str | os.PathLike | Sequence[str | os.PathLike], *,
@@ -127,15 +100,18 @@ def resolve_files(files_or_manifest: str | os.PathLike | Sequence[str | os.PathL
         if not src.exists():
             raise PipelineError("input not found (expected TFRecord files, a directory or a manifest)", src)
         if src.is_dir():
-            files = sorted(glob(str(src / "**" / "*.tfrecord"), recursive=True))
+            # Manifests or the <dataset>/<method>/<split>/ layout narrow the files to read;
+            # otherwise every *.tfrecord below (the index filters records afterwards).
+            files = _select(src, methods, splits, datasets)
+            files = files or sorted(glob(str(src / "**" / "*.tfrecord"), recursive=True))
             if not files:
                 raise PipelineError("no *.tfrecord files under directory", src)
             return files
         if src.suffix.lower() in (".csv", ".json"):
-            files = _manifest_files(src, methods, splits, datasets)
+            files = _select(src, methods, splits, datasets)
             if not files:
-                raise PipelineError(f"manifest lists no TFRecord shard (methods={methods}, "
-                                    f"splits={splits}, datasets={datasets})", src)
+                raise PipelineError(f"manifest lists no TFRecord shard for methods={methods}, "
+                                    f"splits={splits}, datasets={datasets}", src)
             return files
         return [str(src)]
     files = [os.fspath(f) for f in files_or_manifest]
@@ -221,13 +197,15 @@ def video_index(files: Sequence[str | os.PathLike]) -> pd.DataFrame:
 def filter_index(index: pd.DataFrame, *, methods: Sequence[str] | None = None,
                  splits: Sequence[str] | None = None, datasets: Sequence[str] | None = None,
                  video_ids: Sequence[str] | None = None) -> pd.DataFrame:
-    """Keep the rows matching every given filter (``None`` = no filter)."""
+    """Keep the rows matching every given filter (``None`` = no filter; case-insensitive, as
+    ``records.select_records``)."""
     keep = np.ones(len(index), bool)
     for column, wanted in (("method", methods), ("split", splits), ("dataset", datasets),
                            ("video_id", video_ids)):
         if wanted is not None:
             wanted = [wanted] if isinstance(wanted, str) else list(wanted)
-            keep &= index[column].isin(wanted).to_numpy()
+            lowered = {str(w).lower() for w in wanted}
+            keep &= index[column].str.lower().isin(lowered).to_numpy()
     return index[keep]
 
 
