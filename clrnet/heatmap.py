@@ -111,8 +111,7 @@ def save_strip(
 
     bar = fig.add_subplot(grid[1, :])
     line = _timeline(spans, scores_a, duration, bins=max(200, 4 * len(scores_a)))
-    colormap = plt.get_cmap(cmap).copy()
-    colormap.set_bad("#bbbbbb")
+    colormap = plt.get_cmap(cmap).with_extremes(bad="#bbbbbb")
     image = bar.imshow(
         np.ma.masked_invalid(line)[None, :], aspect="auto", cmap=colormap, vmin=0.0, vmax=1.0,
         extent=(0.0, duration, 0.0, 1.0), interpolation="nearest",

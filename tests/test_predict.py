@@ -1,0 +1,293 @@
+"""clrnet.predict CLI, clrnet.aggregate and clrnet.heatmap.
+
+The real-video tests share one in-process CLI run (module fixture) over the bundled webcam
+video, the no-face dog video and crafted bad files, with few sampled frames to stay fast.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from clrnet.aggregate import AGGREGATIONS, aggregate, verdict
+from clrnet.heatmap import _spans, pick_strip_frames, save_strip
+from clrnet.predict import expand_inputs, main
+
+REPO = Path(__file__).resolve().parents[1]
+MEDIA = REPO / "data_prep" / "media"
+FACE_VIDEO = str(MEDIA / "webcam_hello.mp4")
+DOG_VIDEO = str(MEDIA / "dog_no_face.mp4")
+VIDEO_KEYS = {"path", "status", "message", "fake_probability", "verdict", "n_scored",
+              "frames_with_face", "frames_sampled", "scores", "timings"}
+SCORE_KEYS = {"frames", "score", "box_frames", "track_id"}
+
+
+def bad_files(folder: Path) -> dict[str, str]:
+    """Truncated mp4 (first 10 KB of the real one), empty file, text renamed to .mp4."""
+    truncated = folder / "truncated.mp4"
+    truncated.write_bytes(Path(FACE_VIDEO).read_bytes()[:10_000])
+    empty = folder / "empty.mp4"
+    empty.write_bytes(b"")
+    text = folder / "text.mp4"
+    text.write_text("this is not a video\n" * 50)
+    return {"truncated": str(truncated), "empty": str(empty), "text": str(text),
+            "missing": str(folder / "missing.mp4")}
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("predict")
+    bad = bad_files(tmp)
+    out_json, out_csv, png = tmp / "r.json", tmp / "r.csv", tmp / "strip.png"
+    argv = [FACE_VIDEO, DOG_VIDEO, *bad.values(), "--frames", "8", "--json", str(out_json),
+            "--csv", str(out_csv), "--heatmap", str(png)]
+    import contextlib
+    import io
+
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        rc = main(argv)
+    report = json.loads(out_json.read_text())
+    return {"rc": rc, "report": report, "csv": out_csv, "png": png, "bad": bad,
+            "stdout": stdout.getvalue(), "tmp": tmp,
+            "by_path": {v["path"]: v for v in report["videos"]}}
+
+
+# ----------------------------------------------------------------------------- real video CLI
+def test_batch_exit_code_and_model_block(batch):
+    assert batch["rc"] == 0  # at least one video scored despite the bad ones
+    model = batch["report"]["model"]
+    assert model["name"] == "mesoinception4_df"
+    assert "MesoNet authors" in model["trained_on"] and "Deepfake" in model["trained_on"]
+    assert model["input"] == {"kind": "frame", "shape": [256, 256, 3]}
+    assert batch["report"]["threshold"] == 0.5 and batch["report"]["aggregation"] == "mean"
+    assert len(batch["report"]["videos"]) == 6
+
+
+def test_real_face_video_scored(batch):
+    v = batch["by_path"][FACE_VIDEO]
+    assert VIDEO_KEYS <= set(v)
+    assert v["status"] == "ok" and v["message"] is None
+    assert 0.0 <= v["fake_probability"] <= 1.0
+    assert v["verdict"] == ("FAKE" if v["fake_probability"] >= 0.5 else "REAL")
+    # 8 evenly spaced frames requested; the face is visible all along the video
+    assert v["frames_requested"] == 8
+    assert 7 <= v["frames_sampled"] <= 8
+    assert v["frames_with_face"] >= 6 and v["n_scored"] == len(v["scores"]) >= 6
+    scores = [s["score"] for s in v["scores"]]
+    assert v["fake_probability"] == pytest.approx(np.mean(scores), abs=1e-5)
+    for s in v["scores"]:
+        assert SCORE_KEYS <= set(s)
+        assert len(s["frames"]) == 1 and s["box_frames"] == s["frames"]
+        assert 0 <= s["frames"][0] < v["frame_count"]
+        x1, y1, x2, y2 = s["boxes"][0]
+        assert 0 <= x1 < x2 <= 1280 and 0 <= y1 < y2 <= 720
+    frames = [s["frames"][0] for s in v["scores"]]
+    assert frames == sorted(frames) and frames[-1] - frames[0] > 150  # spread over the video
+    t = v["timings"]
+    assert t["total_s"] >= t["decode_detect_s"] > 0 and t["model_s"] > 0
+
+
+def test_no_face_video_clear_message(batch):
+    v = batch["by_path"][DOG_VIDEO]
+    assert v["status"] == "no_face" and v["fake_probability"] is None and v["verdict"] is None
+    assert v["message"].startswith("no face found in") and DOG_VIDEO in v["message"]
+    assert v["n_scored"] == 0 and v["frames_with_face"] == 0 and v["frames_sampled"] > 0
+
+
+@pytest.mark.parametrize("kind", ["truncated", "empty", "text", "missing"])
+def test_bad_files_one_line_error(batch, kind):
+    path = batch["bad"][kind]
+    v = batch["by_path"][path]
+    assert v["status"] == "error" and v["verdict"] is None and v["scores"] == []
+    assert "\n" not in v["message"] and path in v["message"]
+    words = {"truncated": ("cannot open", "no decodable frame"), "empty": ("empty",),
+             "text": ("cannot open", "no decodable frame"), "missing": ("not found",)}[kind]
+    assert any(w in v["message"] for w in words)
+    line = next(ln for ln in batch["stdout"].splitlines() if ln.rstrip().endswith(
+        f"[{v['message']}]"))
+    assert line.startswith("ERROR")
+
+
+def test_table_lines(batch):
+    lines = batch["stdout"].splitlines()
+    assert lines[0].startswith("model: mesoinception4_df - trained on: MesoInception4")
+    face = next(ln for ln in lines if FACE_VIDEO in ln and not ln.startswith("model"))
+    assert face.split()[0] in ("FAKE", "REAL") and " frames " in face
+    assert any(ln.startswith("NO FACE") and DOG_VIDEO in ln for ln in lines)
+    assert "1 of 6 videos scored" in lines[-1]
+
+
+def test_csv_rows(batch):
+    rows = list(csv.DictReader(batch["csv"].open()))
+    face_rows = [r for r in rows if r["path"] == FACE_VIDEO]
+    v = batch["by_path"][FACE_VIDEO]
+    assert len(face_rows) == v["n_scored"]
+    assert [float(r["score"]) for r in face_rows] == [s["score"] for s in v["scores"]]
+    bad_rows = [r for r in rows if r["status"] == "error"]
+    assert len(bad_rows) == 4 and all(r["score"] == "" and r["message"] for r in bad_rows)
+
+
+def test_heatmap_png_written(batch):
+    v = batch["by_path"][FACE_VIDEO]
+    png = Path(v["heatmap"])
+    assert png.name == "strip_webcam_hello.png"  # several videos: one strip per video
+    import matplotlib.image as mpimg
+
+    img = mpimg.imread(png)
+    assert img.ndim == 3 and img.shape[1] > 600 and img.shape[0] > 200
+    assert not list(batch["tmp"].glob("*.tmp*"))  # atomic writes leave no temp file
+    # only scored videos get a strip
+    assert "heatmap" not in batch["by_path"][DOG_VIDEO]
+
+
+def test_resume_skips_scored_videos(batch, capsys):
+    out_json = batch["tmp"] / "resume.json"
+    data = dict(batch["report"])
+    data["videos"] = [batch["by_path"][FACE_VIDEO]]
+    out_json.write_text(json.dumps(data))
+    rc = main([FACE_VIDEO, batch["bad"]["empty"], "--json", str(out_json), "--resume"])
+    assert rc == 0
+    report = json.loads(out_json.read_text())
+    # the face video was not re-run: its record (and timings) are the stored ones
+    assert report["videos"][0] == batch["by_path"][FACE_VIDEO]
+    assert report["videos"][1]["status"] == "error"
+
+
+# ----------------------------------------------------------------------------- exit codes
+def test_no_face_only_exits_1(capsys):
+    rc = main([DOG_VIDEO, "--frames", "4", "--quiet"])
+    out = capsys.readouterr().out
+    assert rc == 1
+    assert out.startswith("NO FACE") and "no face found in 4 sampled frames" in out
+
+
+def test_only_bad_videos_exit_1(tmp_path, capsys):
+    bad = bad_files(tmp_path)
+    rc = main([bad["empty"], bad["text"], "--quiet"])
+    out = capsys.readouterr().out.splitlines()
+    assert rc == 1 and len(out) == 2 and all(ln.startswith("ERROR") for ln in out)
+
+
+def test_bad_model_file_exits_2(tmp_path, capsys):
+    fake = tmp_path / "model.keras"
+    fake.write_text("not a model")
+    rc = main([FACE_VIDEO, "--model", str(fake)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1
+    assert err[0].startswith(f"error: {fake}: not a Keras model file (")
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--model", "no_such_model"], "not a packaged model name"),
+    (["--threshold", "1.5"], "--threshold"),
+    (["--frames", "0"], "--frames"),
+])
+def test_usage_errors_exit_2(argv, needle, capsys):
+    rc = main([FACE_VIDEO, *argv])
+    assert rc == 2 and needle in capsys.readouterr().err
+
+
+def test_empty_folder_exits_2(tmp_path, capsys):
+    assert main([str(tmp_path)]) == 2
+    assert "no video files" in capsys.readouterr().err
+
+
+def test_expand_folder(tmp_path):
+    (tmp_path / "b").mkdir()
+    for name in ("a.mp4", "b/c.AVI", "notes.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    got = expand_inputs([str(tmp_path), str(tmp_path / "a.mp4"), "missing.mp4"])
+    assert got == [str(tmp_path / "a.mp4"), str(tmp_path / "b" / "c.AVI"), "missing.mp4"]
+
+
+# ----------------------------------------------------------------------------- clip model
+def test_tiny_clrnet_clip_model(tmp_path, capsys):
+    """A saved .keras CLRNet clip model: clips of its T frames are sampled and scored."""
+    from clrnet.models import build_model
+    from clrnet.training import save_model_atomic
+
+    run = tmp_path / "run"
+    run.mkdir()
+    model = build_model("clrnet", input_shape=(3, 32, 32, 3), repetitions=[1, 1, 1, 1],
+                        initial_filters=4)
+    save_model_atomic(model, run / "best.keras")
+    (run / "args.json").write_text(json.dumps({"dataset": "ffpp-df", "epochs": 1}))
+    out = tmp_path / "r.json"
+    rc = main([FACE_VIDEO, "--model", str(run / "best.keras"), "--clips", "3",
+               "--aggregation", "max", "--json", str(out)])
+    assert rc == 0
+    report = json.loads(out.read_text())
+    assert report["model"]["input"] == {"kind": "clip", "shape": [3, 32, 32, 3]}
+    assert report["model"]["trained_on"].startswith("dataset=ffpp-df (from ")
+    assert report["sampling"] == {"clips": 3, "clip_len": 3}
+    v = report["videos"][0]
+    assert v["status"] == "ok" and v["n_scored"] == 3
+    assert [len(s["frames"]) for s in v["scores"]] == [3, 3, 3]
+    for s in v["scores"]:
+        assert s["frames"] == list(range(s["frames"][0], s["frames"][0] + 3))
+    assert v["fake_probability"] == pytest.approx(max(s["score"] for s in v["scores"]), abs=1e-5)
+    assert " 3 clips " in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_tiny_two_branch_and_all_faces(tmp_path):
+    """A tiny two-branch BCE model: 10-frame windows; --all-faces gives per-track results."""
+    from clrnet.training import save_model_atomic
+    from twobranch.models import build_model
+
+    model = build_model("two_branch", input_size=32, frames=4, blocks=(1, 1, 1, 1),
+                        growth_rate=4, stem_filters=8, lstm_units=4, head="bce")
+    save_model_atomic(model, tmp_path / "tb.keras")
+    out = tmp_path / "r.json"
+    rc = main([FACE_VIDEO, "--model", str(tmp_path / "tb.keras"), "--all-faces", "--json",
+               str(out)])
+    assert rc == 0
+    report = json.loads(out.read_text())
+    assert report["model"]["family"] == "two_branch" and report["sampling"]["clips"] == 8
+    v = report["videos"][0]
+    assert v["n_scored"] >= 7 and len(v["tracks"]) >= 1
+    assert v["fake_probability"] == pytest.approx(
+        max(t["fake_probability"] for t in v["tracks"]), abs=1e-5)
+
+
+# ----------------------------------------------------------------------------- aggregation
+def test_aggregations():
+    s = [0.1, 0.2, 0.9, 0.6]
+    assert aggregate(s, "mean") == pytest.approx(0.45)
+    assert aggregate(s, "median") == pytest.approx(0.4)
+    assert aggregate(s, "max") == pytest.approx(0.9)
+    assert aggregate(s, "fraction", threshold=0.5) == pytest.approx(0.5)
+    assert aggregate(s, "fraction", threshold=0.95) == 0.0
+    assert aggregate([], "mean") is None
+    assert set(AGGREGATIONS) == {"mean", "median", "max", "fraction"}
+    with pytest.raises(ValueError, match="unknown aggregation"):
+        aggregate(s, "vote")
+    assert verdict(0.5, 0.5) == "FAKE" and verdict(0.49, 0.5) == "REAL" and verdict(None) is None
+
+
+# ----------------------------------------------------------------------------- heatmap
+def test_spans_midpoints_and_strip_frames():
+    spans = _spans([1.0, 0.0, 2.0], 3)
+    np.testing.assert_allclose(spans, [[0.5, 1.5], [0.0, 0.5], [1.5, 2.5]])
+    np.testing.assert_allclose(_spans([(0, 1), (2, 3)], 2), [[0, 1], [2, 3]])
+    with pytest.raises(ValueError, match="times has 1"):
+        _spans([0.0], 2)
+    assert pick_strip_frames(range(100), 5) == [0, 25, 50, 74, 99]
+    assert pick_strip_frames([3, 1], 8) == [1, 3]
+
+
+def test_save_strip_synthetic(tmp_path):
+    frame = np.zeros((60, 80, 3), np.uint8)
+    frame[20:40, 30:50] = 255
+    shown = [(t, frame, (30, 20, 50, 40)) for t in (0.0, 1.0, 2.0)]
+    out = save_strip(shown, [0.5, 1.5, 2.5], [0.1, float("nan"), 0.9], tmp_path / "s.png",
+                     title="synthetic", duration=3.0)
+    import matplotlib.image as mpimg
+
+    img = mpimg.imread(out)
+    assert out.exists() and img.shape[0] > 100 and not (tmp_path / "s.tmp.png").exists()
