@@ -134,3 +134,40 @@ def isolation_loss_numpy(
     if man:
         total += sum(man) / len(man)
     return total
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class IsolationAUC(keras.metrics.AUC):
+    """ROC AUC of the distance to the fixed centre (fake = positive), for embedding outputs.
+
+    The distance goes through the same calibrated logistic as
+    :class:`twobranch.layers.DistanceToCenter` (0.01 at r-, 0.99 at r+) so the AUC thresholds in
+    [0, 1] resolve it; the mapping is monotone, so the value is the AUC of the raw distance up to
+    threshold discretisation.
+
+    Args:
+        center: sequence of float. The fixed centre c.
+        r_minus: float. Inner radius.
+        r_plus: float. Outer radius.
+        name: metric name. Defaults to ``"auc"``.
+        **kwargs: ``keras.metrics.AUC`` arguments (e.g. ``num_thresholds``).
+    """
+
+    def __init__(self, center: Sequence[float], r_minus: float, r_plus: float, name: str = "auc",
+                 **kwargs) -> None:
+        kwargs.setdefault("num_thresholds", 1000)
+        super().__init__(name=name, **kwargs)
+        self.center = [float(v) for v in np.asarray(center, dtype="float64").ravel()]
+        self.r_minus = float(r_minus)
+        self.r_plus = float(r_plus)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        d = center_distance(y_pred, np.asarray(self.center, dtype="float32"))
+        t = 0.5 * (self.r_minus + self.r_plus)
+        p = ops.sigmoid(2.0 * np.log(99.0) * (d - t) / (self.r_plus - self.r_minus))
+        return super().update_state(ops.reshape(y_true, (-1,)), p, sample_weight=sample_weight)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update({"center": list(self.center), "r_minus": self.r_minus, "r_plus": self.r_plus})
+        return config

@@ -46,12 +46,17 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from twobranch.errors import DenseNetWeightsError
 from twobranch.layers import DeepLoG, DistanceToCenter
 from twobranch.losses import IsolationLoss, default_radii
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 BN_EPS = 1.001e-5
+
+
+def _bn(name: str, momentum: float = 0.99) -> keras.layers.BatchNormalization:
+    return keras.layers.BatchNormalization(epsilon=BN_EPS, momentum=momentum, name=name)
 
 #: Defaults of every model; ``build_model(name, **overrides)`` changes any of them.
 DEFAULTS: dict = {
@@ -63,6 +68,7 @@ DEFAULTS: dict = {
     "bottleneck": 4,
     "reduction": 0.5,
     "dropout": 0.2,
+    "bn_momentum": 0.99,
     "lstm_units": 128,
     "log_scales": (2, 4, 8),
     "log_kernel_size": 3,
@@ -80,12 +86,9 @@ MODELS: dict[str, dict] = {
 }
 
 
-class DenseNetWeightsError(ValueError):
-    """A DenseNet weights file is missing or does not fit the model."""
-
-
 # ----------------------------------------------------------------------------- building blocks
-def dense_layer(x, growth_rate: int, bottleneck: int, dropout: float, name: str):
+def dense_layer(x, growth_rate: int, bottleneck: int, dropout: float, name: str,
+                bn_momentum: float = 0.99):
     """One DenseNet-BC layer: BN-ReLU-1x1 conv, BN-ReLU-3x3 conv, dropout, concatenation.
 
     Args:
@@ -94,6 +97,7 @@ def dense_layer(x, growth_rate: int, bottleneck: int, dropout: float, name: str)
         bottleneck: the 1x1 conv has ``bottleneck * k`` planes.
         dropout: rate on the new planes (0 disables).
         name: prefix (Keras DenseNet's ``convN_blockI``).
+        bn_momentum: BatchNormalization moving-average momentum.
 
     Returns:
         The input with ``growth_rate`` planes appended.
@@ -101,10 +105,10 @@ def dense_layer(x, growth_rate: int, bottleneck: int, dropout: float, name: str)
     References:
         Huang et al., DenseNet (CVPR 2017); Keras ``applications/densenet.py`` naming.
     """
-    y = keras.layers.BatchNormalization(epsilon=BN_EPS, name=f"{name}_0_bn")(x)
+    y = _bn(f"{name}_0_bn", bn_momentum)(x)
     y = keras.layers.Activation("relu", name=f"{name}_0_relu")(y)
     y = keras.layers.Conv2D(bottleneck * growth_rate, 1, use_bias=False, name=f"{name}_1_conv")(y)
-    y = keras.layers.BatchNormalization(epsilon=BN_EPS, name=f"{name}_1_bn")(y)
+    y = _bn(f"{name}_1_bn", bn_momentum)(y)
     y = keras.layers.Activation("relu", name=f"{name}_1_relu")(y)
     y = keras.layers.Conv2D(growth_rate, 3, padding="same", use_bias=False, name=f"{name}_2_conv")(y)
     if dropout > 0:
@@ -115,24 +119,25 @@ def dense_layer(x, growth_rate: int, bottleneck: int, dropout: float, name: str)
 def dense_block(x, layers: int, cfg: dict, name: str):
     """``layers`` dense layers named ``{name}_block{i}``."""
     for i in range(layers):
-        x = dense_layer(x, cfg["growth_rate"], cfg["bottleneck"], cfg["dropout"], f"{name}_block{i + 1}")
+        x = dense_layer(x, cfg["growth_rate"], cfg["bottleneck"], cfg["dropout"], f"{name}_block{i + 1}",
+                        cfg["bn_momentum"])
     return x
 
 
-def transition(x, reduction: float, name: str):
+def transition(x, reduction: float, name: str, bn_momentum: float = 0.99):
     """DenseNet transition: BN-ReLU-1x1 conv (planes * reduction), 2x2 average pooling."""
     planes = int(x.shape[-1] * reduction)
-    x = keras.layers.BatchNormalization(epsilon=BN_EPS, name=f"{name}_bn")(x)
+    x = _bn(f"{name}_bn", bn_momentum)(x)
     x = keras.layers.Activation("relu", name=f"{name}_relu")(x)
     x = keras.layers.Conv2D(planes, 1, use_bias=False, name=f"{name}_conv")(x)
     return keras.layers.AveragePooling2D(2, strides=2, name=f"{name}_pool")(x)
 
 
-def stem_conv(x, filters: int, prefix: str = ""):
+def stem_conv(x, filters: int, prefix: str = "", bn_momentum: float = 0.99):
     """DenseNet stem without its pool: pad 3, 7x7/2 conv, BN, ReLU (-> H/2)."""
     x = keras.layers.ZeroPadding2D(3, name=f"{prefix}zero_padding2d_stem")(x)
     x = keras.layers.Conv2D(filters, 7, strides=2, use_bias=False, name=f"{prefix}conv1_conv")(x)
-    x = keras.layers.BatchNormalization(epsilon=BN_EPS, name=f"{prefix}conv1_bn")(x)
+    x = _bn(f"{prefix}conv1_bn", bn_momentum)(x)
     return keras.layers.Activation("relu", name=f"{prefix}conv1_relu")(x)
 
 
@@ -146,15 +151,15 @@ def deep_log_unit(x, cfg: dict, name: str = "deep_log"):
     """DeepLoG (K -> S*K -> K planes) followed by BN and ReLU."""
     x = DeepLoG(filters=int(x.shape[-1]), scales=tuple(cfg["log_scales"]),
                 kernel_size=cfg["log_kernel_size"], name=name)(x)
-    x = keras.layers.BatchNormalization(epsilon=BN_EPS, name=f"{name}_bn")(x)
+    x = _bn(f"{name}_bn", cfg["bn_momentum"])(x)
     return keras.layers.Activation("relu", name=f"{name}_relu")(x)
 
 
 def rgb_branch(x, cfg: dict):
     """Phi_RGB: stem, dense block 1, transition 1 (Keras DenseNet121 names)."""
-    x = stem_pool(stem_conv(x, cfg["stem_filters"]))
+    x = stem_pool(stem_conv(x, cfg["stem_filters"], "", cfg["bn_momentum"]))
     x = dense_block(x, cfg["blocks"][0], cfg, "conv2")
-    return transition(x, cfg["reduction"], "pool2")
+    return transition(x, cfg["reduction"], "pool2", cfg["bn_momentum"])
 
 
 def log_branch(x, cfg: dict):
@@ -162,14 +167,14 @@ def log_branch(x, cfg: dict):
     if cfg["log_position"] == "input":
         x = DeepLoG(filters=int(x.shape[-1]), scales=tuple(cfg["log_scales"]),
                     kernel_size=cfg["log_kernel_size"], name="deep_log")(x)
-        x = stem_conv(x, cfg["stem_filters"], "log_")
+        x = stem_conv(x, cfg["stem_filters"], "log_", cfg["bn_momentum"])
     elif cfg["log_position"] == "stem":
-        x = deep_log_unit(stem_conv(x, cfg["stem_filters"], "log_"), cfg)
+        x = deep_log_unit(stem_conv(x, cfg["stem_filters"], "log_", cfg["bn_momentum"]), cfg)
     else:
         raise ValueError(f"log_position must be 'stem' or 'input', got {cfg['log_position']!r}")
     x = stem_pool(x, "log_")
     x = dense_block(x, cfg["blocks"][0], cfg, "log_conv2")
-    return transition(x, cfg["reduction"], "log_pool2")
+    return transition(x, cfg["reduction"], "log_pool2", cfg["bn_momentum"])
 
 
 def fusion(rgb, log, groups: int):
@@ -185,8 +190,8 @@ def backbone(x, cfg: dict):
     for i in range(1, n):
         x = dense_block(x, cfg["blocks"][i], cfg, f"conv{i + 2}")
         if i < n - 1:
-            x = transition(x, cfg["reduction"], f"pool{i + 2}")
-    x = keras.layers.BatchNormalization(epsilon=BN_EPS, name="bn")(x)
+            x = transition(x, cfg["reduction"], f"pool{i + 2}", cfg["bn_momentum"])
+    x = _bn("bn", cfg["bn_momentum"])(x)
     x = keras.layers.Activation("relu", name="relu")(x)
     return keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
 
@@ -374,7 +379,48 @@ def _batches(data: Iterable) -> Iterable[tuple[np.ndarray, np.ndarray | None]]:
         yield np.asarray(x, dtype="float32"), None if y is None else np.asarray(y).reshape(-1)
 
 
-def compute_center(model: keras.Model, real_dataset: Iterable, max_batches: int | None = None) -> np.ndarray:
+def recalibrate_batchnorm(model: keras.Model, data: Iterable, max_batches: int | None = None) -> int:
+    """Set every BatchNormalization's moving statistics to the average of its batch statistics.
+
+    Runs the batches through the model in training mode (no weight update) with each layer's
+    momentum set to ``i / (i + 1)`` for batch ``i``, so the moving mean/variance become the plain
+    average over the batches; momenta are restored afterwards.
+
+    Args:
+        model: any Keras model.
+        data: iterable of ``x`` or ``(x, y[, w])`` batches.
+        max_batches: stop after this many batches.
+
+    Returns:
+        The number of batches used.
+    """
+    bns = [layer for layer in _all_layers(model) if isinstance(layer, keras.layers.BatchNormalization)]
+    momenta = [bn.momentum for bn in bns]
+    used = 0
+    try:
+        for i, (x, _) in enumerate(_batches(data)):
+            if max_batches is not None and i >= max_batches:
+                break
+            for bn in bns:
+                bn.momentum = i / (i + 1.0)
+            model(x, training=True)
+            used += 1
+    finally:
+        for bn, m in zip(bns, momenta, strict=True):
+            bn.momentum = m
+    return used
+
+
+def _all_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    out = []
+    for layer in model.layers:
+        inner = layer.layer if isinstance(layer, keras.layers.TimeDistributed) else layer
+        out.extend(_all_layers(inner) if isinstance(inner, keras.Model) else [inner])
+    return out
+
+
+def compute_center(model: keras.Model, real_dataset: Iterable, max_batches: int | None = None,
+                   recalibrate_bn: bool = False) -> np.ndarray:
     """Mean embedding of real training sequences under the (untrained) network.
 
     Args:
@@ -382,6 +428,11 @@ def compute_center(model: keras.Model, real_dataset: Iterable, max_batches: int 
         real_dataset: iterable of ``x`` or ``(x, y[, w])`` batches; when labels are present only the
             real (label 0) samples count.
         max_batches: stop after this many batches (None = all).
+        recalibrate_bn: first set the BatchNorm moving statistics to the data's
+            (:func:`recalibrate_batchnorm` over the same batches). The paper starts from ImageNet
+            weights whose statistics already fit faces; a randomly initialised network's do not,
+            and without this its evaluation-mode embeddings (and so c) move as soon as training
+            updates the statistics.
 
     Returns:
         float32 (D,) centre c.
@@ -393,6 +444,8 @@ def compute_center(model: keras.Model, real_dataset: Iterable, max_batches: int 
         Masi et al., ECCV 2020, Sec. 3.3 ("pre-computing a reference center c by averaging the
         encodings of all the natural ... sequences in the training set ... before training").
     """
+    if recalibrate_bn:
+        recalibrate_batchnorm(model, real_dataset, max_batches)
     total, count = None, 0
     for i, (x, y) in enumerate(_batches(real_dataset)):
         if max_batches is not None and i >= max_batches:

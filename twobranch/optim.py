@@ -21,6 +21,7 @@ Schedule: Adam 1e-3, divided by 10 on validation-loss plateau, at most three tim
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 
@@ -139,22 +140,36 @@ class LayerwiseSGD(_LayerwiseMixin, keras.optimizers.SGD):
 class LimitedReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
     """``ReduceLROnPlateau`` that stops reducing after ``max_reductions`` reductions.
 
+    On a resumed run the reductions already made are recovered from the optimizer's current rate
+    (``round(log(lr / initial_lr) / log(factor))``); the plateau wait counter restarts at 0.
+
     Args:
         max_reductions: how many times the rate may drop (3 in the paper).
+        initial_lr: the run's starting rate (None: the rate found when training begins).
         **kwargs: ``keras.callbacks.ReduceLROnPlateau`` arguments (factor 0.1, patience, monitor...).
     """
 
-    def __init__(self, max_reductions: int = 3, **kwargs) -> None:
+    def __init__(self, max_reductions: int = 3, initial_lr: float | None = None, **kwargs) -> None:
         kwargs.setdefault("factor", 0.1)
         super().__init__(**kwargs)
         self.max_reductions = int(max_reductions)
+        self.initial_lr = initial_lr
         self.reductions = 0
+
+    def _lr(self) -> float:
+        return float(ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        super().on_train_begin(logs)
+        lr = self._lr()
+        if self.initial_lr is None:
+            self.initial_lr = lr
+        self.reductions = max(0, round(math.log(lr / self.initial_lr) / math.log(self.factor)))
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if self.reductions >= self.max_reductions:
             return
-        before = float(ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        before = self._lr()
         super().on_epoch_end(epoch, logs)
-        after = float(ops.convert_to_numpy(self.model.optimizer.learning_rate))
-        if after < before:
+        if self._lr() < before:
             self.reductions += 1
