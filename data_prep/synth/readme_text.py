@@ -1,0 +1,94 @@
+"""The README written inside every generated mini benchmark (what each folder really holds).
+
+No paper is followed; the text states where the stand-in differs from FaceForensics++.
+"""
+
+from __future__ import annotations
+
+import json
+
+_TEMPLATE = """# {label}
+
+This folder was written by `python -m data_prep.synth` (deepfake-repro, generator version
+{version}). It is laid out exactly like FaceForensics++ (FF++) so that every adapter and
+experiment script of the package runs on it, but **it is not FaceForensics++**. Any number
+measured on it must be reported as "{label}". It exists so the package can be run end to end
+without the gated datasets (FF++, Celeb-DF, DFDC need request forms); its numbers say nothing
+about performance on real deepfakes.
+
+## Real face material and pseudo-identities
+
+Face sources used: {sources}.
+
+By default these are the two real recordings shipped in `data_prep/media`:
+`astronaut.png` (NASA portrait of Eileen Collins, public domain, via scikit-image) and
+`webcam_hello.mp4` (webcam inset of a screen recording, (c) 2019-2020 Joao Eriberto Mota Filho,
+CC-BY-SA-4.0, Debian package `forensics-samples-files`). Videos derived from the CC-BY-SA-4.0
+file carry the same licence and attribution. With `--faces` the files of that folder are used.
+
+Two real people cannot give hundreds of identities, so every "person" here is a
+**pseudo-identity**: one real face source with a fixed transform (mirroring, face-shape stretch
+of up to about 12%, recolouring: RGB gains, hue, saturation, gamma; for a video source its own
+stretch of the video and playback rate). Pseudo-identities built on the same real person are the
+same person rendered differently, not different people. MTCNN 5-point landmarks are detected once
+per source image / key frame (and interpolated in between), never per generated frame.
+
+Every real clip is the source aligned to a face template (5-point similarity), then animated
+like a camera: smooth shake, zoom and small rotations, lighting drift (global gain and a moving
+light gradient), Gaussian sensor noise (sigma 2 levels), and codec compression.
+
+## Folders and what each "method" really is
+
+| folder | label | what it really is |
+|---|---|---|
+| `original_sequences/youtube/c23/videos/NNN.mp4` | real | animated real clip of pseudo-identity NNN |
+| `manipulated_sequences/Deepfakes/...` `T_S.mp4` | fake | identity swap: face of S aligned to T's 5 landmarks, pushed through a 48-px low-resolution bottleneck (blur and up-sampling artefacts, as in face-warping-artefact work, Li & Lyu, CVPRW 2019), Lab colour transfer (Reinhard et al. 2001), feathered elliptical mask |
+| `manipulated_sequences/FaceSwap/...` | fake | identity swap at full resolution with colour transfer and Poisson blending (Perez et al. 2003, `cv2.seamlessClone`) |
+| `manipulated_sequences/Face2Face/...` | fake | reenactment: T keeps its identity; mouth opening/smile, blinks and brow raise driven by S's expression track through piecewise-affine (triangle) warps of control points around the inner landmarks, plus a painted mouth interior |
+| `manipulated_sequences/NeuralTextures/...` | fake | reenactment of the mouth only (weaker) plus an edge-preserving re-texturing of the mouth region, like a neural re-rendering of the mouth |
+| `original_sequences/actors/c23/videos/AA__scene.mp4` | real | actors: one pseudo-identity per actor, two "scenes" = other camera/lighting/time in the source |
+| `manipulated_sequences/DeepFakeDetection/...` `AA_BB__scene__SYNTHNNN.mp4` | fake | identity swap whose mask position/size and colour correction are jittered independently every frame: temporal flicker, the inconsistency a temporal model (CLRNet) should catch |
+| `in_the_wild/real/*.mp4` | real | other pseudo-identities, 320x240, stronger hand-held shake, more noise |
+| `in_the_wild/fake/*.mp4` | fake | a method none of the five uses: Self-Blended Images (Shiohara & Yamasaki, CVPR 2022; a frame blended with a colour- and frequency-altered, slightly shifted copy of itself) with per-frame mask/blend flicker |
+
+None of the real methods (autoencoders, 3D face models, neural renderers) is run. The masks are
+ellipses derived from the five MTCNN points (no face contour is available).
+
+## Splits
+
+`splits/{{train,val,test}}.json` use the official FF++ pair format (`[["000", "001"], ...]`):
+originals A, B and fakes A_B, B_A belong to the pair's split (60/20/20 of the pairs). The DFD
+actor ids are chosen so that the FF++ adapter's actor hash split puts about 60/20/20 of the
+actors in train/val/test. In-the-wild videos have no split (test-only, open-domain).
+
+## Compression
+
+The opencv-python-headless wheel has no H.264 encoder, so every video is MPEG-4 Part 2
+(`mp4v`) at OpenCV's default quality, 25 fps. `c23` is that encoding. `c40` (only with `--c40`)
+is **not** H.264 CRF 40: each frame is down-scaled 2x, JPEG-compressed at quality 30 and
+up-scaled back before the same `mp4v` encoding (stronger loss of detail, blocking).
+
+## This build
+
+Arguments: {args}
+
+Counts: {counts}
+"""
+
+
+def render_readme(args: dict, sources: list[str], counts: dict[str, int], label: str,
+                  version: int) -> str:
+    """Fill the README template.
+
+    Args:
+        args: generator arguments.
+        sources: face source file names.
+        counts: video counts per kind.
+        label: the reporting label.
+        version: generator version.
+
+    Returns:
+        Markdown text.
+    """
+    return _TEMPLATE.format(label=label, version=version, sources=", ".join(sources),
+                            args=json.dumps(args), counts=json.dumps(counts))
