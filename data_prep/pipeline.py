@@ -41,7 +41,6 @@ import os
 from collections.abc import Sequence
 from glob import glob
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -131,49 +130,70 @@ def _check_file(path: str) -> None:
         raise PipelineError("empty TFRecord file (0 bytes)", path)
 
 
-def _index_one_file(path: str, file_index: int) -> pd.DataFrame:
-    """Parse the metadata of every record of one file (frames stay undecoded)."""
-    _check_file(path)
-    ds = tf.data.TFRecordDataset(path)
-    try:
-        first = next(iter(ds.take(1)))
-        parsed = parse_clip(first)
-        if int(tf.size(parsed["frames"])) == 0:
-            raise PipelineError("first record has no frames", path)
-        tf.io.decode_jpeg(parsed["frames"][0], channels=3)
-        rows: dict[str, list[Any]] = {k: [] for k in _META_SPEC}
-        for batch in ds.batch(4096).map(lambda s: tf.io.parse_example(s, _META_SPEC)):
-            for k in _META_SPEC:
-                rows[k].extend(batch[k].numpy().tolist() if k != "frame_indices"
-                               else [r[0] if len(r) else -1 for r in batch[k].numpy()])
-    except StopIteration as exc:
-        raise PipelineError("TFRecord file holds no record", path) from exc
-    except (tf.errors.OpError, ValueError) as exc:
-        reason = exc.message.splitlines()[0] if isinstance(exc, tf.errors.OpError) else str(exc)
-        raise PipelineError(f"corrupt or foreign TFRecord ({reason[:120]})", path) from exc
-    n = len(rows["label"])
-    table = pd.DataFrame({
-        "file": path, "file_index": file_index, "position": np.arange(n, dtype=np.int64),
-        "video_id": [v.decode() for v in rows["video_id"]],
-        "label": np.asarray(rows["label"], np.int64),
-        "method": [v.decode() for v in rows["method"]],
-        "split": [v.decode() for v in rows["split"]],
-        "dataset": [v.decode() for v in rows["dataset"]],
-        "clip_index": np.asarray(rows["clip_index"], np.int64),
-        "num_frames": np.asarray(rows["num_frames"], np.int64),
-        "height": np.asarray(rows["height"], np.int64),
-        "width": np.asarray(rows["width"], np.int64),
-        "first_frame": np.asarray(rows["frame_indices"], np.int64),
-    })
-    bad = table[~table["label"].isin([0, 1])]
-    if len(bad):
-        raise PipelineError(f"record {int(bad['position'].iloc[0])} has label "
-                            f"{int(bad['label'].iloc[0])} (expected 0=real or 1=fake)", path)
+def _meta_records(files: list[str]) -> tf.data.Dataset:
+    """(file_index, position, metadata, first-frame shape) of every record, in file order.
+
+    The first record of each file also has its first JPEG decoded (cheap corruption check).
+    """
+    def per_file(fi: tf.Tensor, path: tf.Tensor) -> tf.data.Dataset:
+        def parse(pos: tf.Tensor, s: tf.Tensor):
+            meta = tf.io.parse_single_example(s, _META_SPEC)
+            jpegs = tf.io.parse_single_example(s, {"frames": FEATURE_SPEC["frames"]})["frames"]
+            shape = tf.cond(
+                pos == 0,
+                lambda: tf.shape(tf.io.decode_jpeg(jpegs[0], channels=3), out_type=tf.int64),
+                lambda: tf.constant([-1, -1, -1], tf.int64))
+            first = tf.concat([meta.pop("frame_indices"), tf.constant([-1], tf.int64)], 0)[0]
+            return fi, pos, meta, first, tf.size(jpegs, out_type=tf.int64), shape
+        return tf.data.TFRecordDataset(path).enumerate().map(parse)
+
+    return (tf.data.Dataset.from_tensor_slices((tf.range(len(files), dtype=tf.int64), files))
+            .flat_map(per_file).batch(4096))
+
+
+def _index_table(files: list[str]) -> pd.DataFrame:
+    """Read the metadata of every record of ``files`` into a DataFrame (raises TF errors)."""
+    cols: dict[str, list[np.ndarray]] = {}
+    for fi, pos, meta, first, n_jpegs, shape in _meta_records(files):
+        for key, value in (("file_index", fi), ("position", pos), ("first_frame", first),
+                           ("n_jpegs", n_jpegs), ("shape0", shape[:, 0]),
+                           *((k, v) for k, v in meta.items())):
+            cols.setdefault(key, []).append(value.numpy())
+    if not cols:
+        return pd.DataFrame()
+    table = pd.DataFrame({k: np.concatenate(v) for k, v in cols.items()})
+    for key in ("video_id", "method", "split", "dataset", "source_path"):
+        table[key] = [v.decode() for v in table[key]]
     return table
+
+
+def _reason(exc: Exception) -> str:
+    text = exc.message if isinstance(exc, tf.errors.OpError) else str(exc)
+    return " ".join(text.split())[:120]
+
+
+def _validate(table: pd.DataFrame, files: list[str]) -> None:
+    """Raise a PipelineError naming the first file whose records are unusable."""
+    for fi, path in enumerate(files):
+        rows = table[table["file_index"] == fi] if len(table) else table
+        if rows.empty:
+            raise PipelineError("TFRecord file holds no record", path)
+        first = rows.iloc[0]
+        if first["n_jpegs"] == 0 or first["num_frames"] != first["n_jpegs"]:
+            raise PipelineError(f"record 0 has {first['n_jpegs']} JPEG frames but num_frames="
+                                f"{first['num_frames']}", path)
+        bad = rows[~rows["label"].isin([0, 1])]
+        if len(bad):
+            raise PipelineError(f"record {int(bad['position'].iloc[0])} has label "
+                                f"{int(bad['label'].iloc[0])} (expected 0=real or 1=fake)", path)
 
 
 def video_index(files: Sequence[str | os.PathLike]) -> pd.DataFrame:
     """One row per record of ``files`` (read once; frames are not decoded).
+
+    Every file is checked first (exists, non-empty), then all records' metadata are parsed in
+    one pass; the first frame of each file's first record is decoded. On a read error the
+    files are re-read one by one to name the culprit.
 
     Args:
         files: TFRecord paths, in the order that defines ``file_index``.
@@ -186,12 +206,25 @@ def video_index(files: Sequence[str | os.PathLike]) -> pd.DataFrame:
     Raises:
         PipelineError: a file is missing, empty, corrupt, or holds a record with a bad label.
     """
-    tables = [_index_one_file(os.fspath(f), i) for i, f in enumerate(files)]
-    if not tables:
+    files = [os.fspath(f) for f in files]
+    if not files:
         return pd.DataFrame(columns=_INDEX_COLUMNS)
-    index = pd.concat(tables, ignore_index=True)
-    index["gid"] = np.arange(len(index), dtype=np.int64)
-    return index[_INDEX_COLUMNS]
+    for path in files:
+        _check_file(path)
+    try:
+        table = _index_table(files)
+    except (tf.errors.OpError, ValueError) as exc:
+        for path in files:  # slow path: find the file that fails
+            try:
+                _index_table([path])
+            except (tf.errors.OpError, ValueError) as file_exc:
+                raise PipelineError(f"corrupt or foreign TFRecord ({_reason(file_exc)})",
+                                    path) from file_exc
+        raise PipelineError(f"cannot read TFRecords ({_reason(exc)})", files[0]) from exc
+    _validate(table, files)
+    table["file"] = [files[i] for i in table["file_index"]]
+    table["gid"] = np.arange(len(table), dtype=np.int64)
+    return table[_INDEX_COLUMNS].reset_index(drop=True)
 
 
 def filter_index(index: pd.DataFrame, *, methods: Sequence[str] | None = None,
