@@ -135,7 +135,7 @@ def run_cli(video: str, model: str | None) -> dict:
     Returns:
         A JSON-ready dict.
     """
-    cmd = [sys.executable, "-m", "clrnet.predict", video, "--quiet"]
+    cmd = [sys.executable, "-m", "clrnet.predict", video]
     if model:
         cmd += ["--model", model]
     t0 = time.perf_counter()

@@ -628,7 +628,7 @@ def write_csv(path: str | os.PathLike, report: dict[str, Any]) -> None:
 
 
 def format_line(rec: dict[str, Any], kind: str) -> str:
-    """One table line for a video: verdict, P(fake), units scored, frames with a face, path.
+    """One table line: verdict, P(fake), units scored, frames with a face/decoded, seconds, path.
 
     Args:
         rec: a video record.
@@ -644,7 +644,9 @@ def format_line(rec: dict[str, Any], kind: str) -> str:
         head = f"{'NO FACE' if rec['status'] == 'no_face' else 'ERROR':<8}{'-':>7}"
     scored = f"{rec['n_scored']} {unit}"
     faces = f"{rec['frames_with_face']}/{rec['frames_sampled']}"
-    line = f"{head}  {scored:<11} {faces:>7}  {rec['path']}"
+    took = rec["timings"].get("total_s")
+    took = f"{took:5.1f} s" if took is not None else "      "
+    line = f"{head}  {scored:<11} {faces:>7}  {took}  {rec['path']}"
     if rec["message"]:
         line += f"  [{rec['message']}]"
     return line
@@ -683,7 +685,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="timeline strip PNG (OUT_<video>.png when several videos)")
     p.add_argument("--resume", action="store_true",
                    help="with --json: skip videos already scored in that file by the same model")
-    p.add_argument("--quiet", action="store_true", help="no header line")
     return p
 
 
@@ -760,12 +761,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "timings": {"model_load_s": round(load_s, 3), "total_s": None},
         "videos": [],
     }
-    if not args.quiet:
-        h, w = loaded.size
-        unit = (f"{report['sampling']['frames']} frames" if loaded.kind == "frame" else
-                f"{report['sampling']['clips']} clips x {loaded.clip_len} frames")
-        print(f"model: {loaded.name} - trained on: {loaded.trained_on} - input {h}x{w} "
-              f"({unit} per video, {args.aggregation} aggregation, threshold {args.threshold})")
+    h, w = loaded.size
+    unit = (f"{report['sampling']['frames']} frames" if loaded.kind == "frame" else
+            f"{report['sampling']['clips']} clips x {loaded.clip_len} frames")
+    print(f"model: {loaded.name} - trained on: {loaded.trained_on} - input {h}x{w} "
+          f"({unit} per video, {args.aggregation} aggregation, threshold {args.threshold})")
     previous = _previous(args, loaded.name)
 
     def save() -> None:
@@ -794,7 +794,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         report["timings"]["total_s"] = round(time.perf_counter() - started, 3)
         save()
     n_ok = sum(v["status"] == "ok" for v in report["videos"])
-    if not args.quiet and many:
+    if many:
         print(f"{n_ok} of {len(videos)} videos scored in "
               f"{report['timings']['total_s']:.1f} s (model load {load_s:.1f} s)")
     return 0 if n_ok else 1

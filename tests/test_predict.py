@@ -10,6 +10,7 @@ import csv
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -34,8 +35,10 @@ def bad_files(folder: Path) -> dict[str, str]:
     empty.write_bytes(b"")
     text = folder / "text.mp4"
     text.write_text("this is not a video\n" * 50)
+    zero = folder / "zero_frames.mp4"  # a container header with no frame
+    cv2.VideoWriter(str(zero), cv2.VideoWriter_fourcc(*"mp4v"), 25, (64, 64)).release()
     return {"truncated": str(truncated), "empty": str(empty), "text": str(text),
-            "missing": str(folder / "missing.mp4")}
+            "zero_frames": str(zero), "missing": str(folder / "missing.mp4")}
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +68,7 @@ def test_batch_exit_code_and_model_block(batch):
     assert "MesoNet authors" in model["trained_on"] and "Deepfake" in model["trained_on"]
     assert model["input"] == {"kind": "frame", "shape": [256, 256, 3]}
     assert batch["report"]["threshold"] == 0.5 and batch["report"]["aggregation"] == "mean"
-    assert len(batch["report"]["videos"]) == 6
+    assert len(batch["report"]["videos"]) == 7
 
 
 def test_real_face_video_scored(batch):
@@ -99,14 +102,15 @@ def test_no_face_video_clear_message(batch):
     assert v["n_scored"] == 0 and v["frames_with_face"] == 0 and v["frames_sampled"] > 0
 
 
-@pytest.mark.parametrize("kind", ["truncated", "empty", "text", "missing"])
+@pytest.mark.parametrize("kind", ["truncated", "empty", "text", "zero_frames", "missing"])
 def test_bad_files_one_line_error(batch, kind):
     path = batch["bad"][kind]
     v = batch["by_path"][path]
     assert v["status"] == "error" and v["verdict"] is None and v["scores"] == []
     assert "\n" not in v["message"] and path in v["message"]
     words = {"truncated": ("cannot open", "no decodable frame"), "empty": ("empty",),
-             "text": ("cannot open", "no decodable frame"), "missing": ("not found",)}[kind]
+             "text": ("cannot open", "no decodable frame"),
+             "zero_frames": ("cannot open", "no decodable frame"), "missing": ("not found",)}[kind]
     assert any(w in v["message"] for w in words)
     line = next(ln for ln in batch["stdout"].splitlines() if ln.rstrip().endswith(
         f"[{v['message']}]"))
@@ -119,7 +123,7 @@ def test_table_lines(batch):
     face = next(ln for ln in lines if FACE_VIDEO in ln and not ln.startswith("model"))
     assert face.split()[0] in ("FAKE", "REAL") and " frames " in face
     assert any(ln.startswith("NO FACE") and DOG_VIDEO in ln for ln in lines)
-    assert "1 of 6 videos scored" in lines[-1]
+    assert "1 of 7 videos scored" in lines[-1]
 
 
 def test_csv_rows(batch):
@@ -129,7 +133,7 @@ def test_csv_rows(batch):
     assert len(face_rows) == v["n_scored"]
     assert [float(r["score"]) for r in face_rows] == [s["score"] for s in v["scores"]]
     bad_rows = [r for r in rows if r["status"] == "error"]
-    assert len(bad_rows) == 4 and all(r["score"] == "" and r["message"] for r in bad_rows)
+    assert len(bad_rows) == 5 and all(r["score"] == "" and r["message"] for r in bad_rows)
 
 
 def test_heatmap_png_written(batch):
@@ -158,19 +162,52 @@ def test_resume_skips_scored_videos(batch, capsys):
     assert report["videos"][1]["status"] == "error"
 
 
+def two_face_video(path: Path, frames: int = 12) -> str:
+    """The webcam face twice side by side (440x220), to test --all-faces."""
+    cap = cv2.VideoCapture(FACE_VIDEO)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25, (440, 220))
+    for _ in range(frames):
+        ok, frame = cap.read()
+        assert ok
+        crop = frame[60:280, 120:340]
+        writer.write(np.ascontiguousarray(np.hstack([crop, crop[:, ::-1]])))
+    cap.release()
+    writer.release()
+    return str(path)
+
+
+def test_all_faces_scores_each_track(tmp_path):
+    video = two_face_video(tmp_path / "two.mp4")
+    out_all, out_one = tmp_path / "all.json", tmp_path / "one.json"
+    assert main([video, "--frames", "3", "--all-faces", "--json", str(out_all)]) == 0
+    assert main([video, "--frames", "3", "--json", str(out_one)]) == 0
+    v_all = json.loads(out_all.read_text())["videos"][0]
+    v_one = json.loads(out_one.read_text())["videos"][0]
+    assert [t["n_scored"] for t in v_all["tracks"]] == [3, 3]
+    assert sorted({s["track_id"] for s in v_all["scores"]}) == [0, 1]
+    # both faces are found, one left and one right of the middle
+    centres = {s["track_id"]: (s["boxes"][0][0] + s["boxes"][0][2]) / 2 for s in v_all["scores"]}
+    assert sorted(c < 220 for c in centres.values()) == [False, True]
+    assert v_all["fake_probability"] == pytest.approx(
+        max(t["fake_probability"] for t in v_all["tracks"]), abs=1e-5)
+    assert len(v_one["tracks"]) == 1 and v_one["n_scored"] == 3
+
+
 # ----------------------------------------------------------------------------- exit codes
 def test_no_face_only_exits_1(capsys):
-    rc = main([DOG_VIDEO, "--frames", "4", "--quiet"])
-    out = capsys.readouterr().out
-    assert rc == 1
-    assert out.startswith("NO FACE") and "no face found in 4 sampled frames" in out
+    rc = main([DOG_VIDEO, "--frames", "4"])
+    out = capsys.readouterr().out.splitlines()
+    assert rc == 1 and out[0].startswith("model: mesoinception4_df")
+    assert out[1].startswith("NO FACE") and "no face found in 4 sampled frames" in out[1]
 
 
 def test_only_bad_videos_exit_1(tmp_path, capsys):
     bad = bad_files(tmp_path)
-    rc = main([bad["empty"], bad["text"], "--quiet"])
+    rc = main([bad["empty"], bad["text"]])
     out = capsys.readouterr().out.splitlines()
-    assert rc == 1 and len(out) == 2 and all(ln.startswith("ERROR") for ln in out)
+    assert rc == 1 and out[0].startswith("model: ")
+    assert [ln.split()[0] for ln in out[1:3]] == ["ERROR", "ERROR"]
+    assert out[-1].startswith("0 of 2 videos scored")
 
 
 def test_bad_model_file_exits_2(tmp_path, capsys):
