@@ -137,6 +137,7 @@ class HParams:
     monitor: str = "val_loss"
     model_overrides: dict[str, Any] = field(default_factory=dict)
     balance: str | None = "weights"
+    sampling: str = "all"
     augment: bool | None = None
     keep_checkpoints: int | None = 2
     resume: bool = False
@@ -157,11 +158,12 @@ def model_defaults(model_name: str) -> dict[str, Any]:
         return {}
 
 
-def resolve_hp(model_name: str | None = None, **hp: Any) -> HParams:
+def resolve_hp(model_name: str | None = None, *, transfer: bool = False, **hp: Any) -> HParams:
     """Fill hyper-parameters: caller values, then the model's official defaults, then CLRNet's.
 
     Args:
         model_name: registered model name whose ``MODEL_DEFAULTS`` apply (None: CLRNet's).
+        transfer: use the model's transfer-learning epochs (``epochs_transfer``).
         **hp: any :class:`HParams` field; None values count as "not given".
 
     Returns:
@@ -175,19 +177,16 @@ def resolve_hp(model_name: str | None = None, **hp: Any) -> HParams:
     if unknown:
         raise ConfigError(f"unknown hyper-parameter(s) {unknown}; known: {sorted(known)}")
     defaults = model_defaults(model_name) if model_name else {}
+    aliases = {"epochs": ("epochs_transfer", "epochs") if transfer else ("epochs",),
+               "batch_size": ("batch_size",), "lr": ("learning_rate", "lr"),
+               "image_size": ("image_size", "input_size"), "clip_len": ("clip_length", "clip_len")}
     resolved: dict[str, Any] = {}
-    for key in ("epochs", "batch_size", "lr", "image_size", "clip_len"):
-        alias = {"image_size": ("image_size", "input_size"), "lr": ("lr", "learning_rate")}.get(
-            key, (key,))
-        for a in alias:
-            if defaults.get(a) is not None:
-                resolved[key] = defaults[a]
-                break
-        else:
-            if key in OFFICIAL_HP:
-                resolved[key] = OFFICIAL_HP[key]
-    if "clip_len" in defaults:  # frame models say clip_len None explicitly
-        resolved["clip_len"] = defaults["clip_len"]
+    for key, names in aliases.items():
+        found = [n for n in names if n in defaults]
+        if found:
+            resolved[key] = defaults[found[0]]
+        elif key in OFFICIAL_HP:
+            resolved[key] = OFFICIAL_HP[key]
     resolved.update({k: v for k, v in hp.items() if v is not None})
     return HParams(**resolved)
 
@@ -202,6 +201,13 @@ def output_kind(model: keras.Model) -> str:
         return _registry().output_kind(model)
     except (ImportError, AttributeError):
         return "softmax2" if model.outputs[0].shape[-1] == 2 else "sigmoid"
+
+
+def _registry_name(model: keras.Model) -> str | None:
+    try:
+        return _registry().registry_name(model)
+    except (ImportError, AttributeError):
+        return None
 
 
 def is_clip_model(model: keras.Model) -> bool:
@@ -290,7 +296,15 @@ def _call_get_dataset(files: list[str], batch_size: int, training: bool, **kwarg
     params = inspect.signature(fn).parameters
     if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
         kwargs = {k: v for k, v in kwargs.items() if k in params}
-    return fn(files, batch_size, training, **kwargs)
+    # The pipeline seeds every random op itself. Its training graph cannot be traced while a
+    # TensorFlow *global* seed is set (tf.data shuffle with a tensor seed then fails), so the
+    # global seed is lifted while the graph is built and set back to the run's seed after.
+    tf.random.set_seed(None)
+    try:
+        return fn(files, batch_size, training, **kwargs)
+    finally:
+        if "seed" in kwargs:
+            tf.random.set_seed(kwargs["seed"])
 
 
 def make_dataset(data: Data | Sequence[DataSpec], hp: HParams, model: keras.Model, *,
@@ -320,33 +334,33 @@ def make_dataset(data: Data | Sequence[DataSpec], hp: HParams, model: keras.Mode
     specs = [data] if isinstance(data, DataSpec) else list(data)
     files = sorted({f for s in specs for f in s.files()})
     clip_len, size = data_shape_for(model)
-    methods = None
-    if all(s.methods for s in specs):
-        methods = sorted({m for s in specs for m in s.methods})
-    splits = None
-    if all(s.splits for s in specs):
-        splits = sorted({m for s in specs for m in s.splits})
+
+    def union(attr: str) -> list[str] | None:
+        values = [getattr(s, attr) for s in specs]
+        return sorted({v for vs in values for v in vs}) if all(values) else None
+
     kwargs: dict[str, Any] = dict(
-        frames=clip_len if clip_len else 1, image_size=size, methods=methods, splits=splits,
-        seed=hp.seed, return_meta=return_meta)
+        image_size=size, methods=union("methods"), splits=union("splits"),
+        datasets=union("datasets"), seed=hp.seed, return_meta=return_meta, sampling=hp.sampling)
+    if clip_len:
+        kwargs["frames"] = clip_len
+    else:
+        kwargs["single_frames"] = True
     if training:
         kwargs.update(balance=hp.balance, domain_balance=domain_balance,
-                      videos_per_domain=videos_per_domain)
+                      videos_per_domain=videos_per_domain, repeat=True)
         if hp.augment is not None:
             kwargs["augment"] = hp.augment
     kwargs.update(hp.pipeline_kwargs)
     convert = _to_targets(model)
-
     if not training:
         ds = _call_get_dataset(files, hp.batch_size, False, **kwargs)
         return ds if return_meta else ds.map(convert)
-
-    params = inspect.signature(_get_dataset_fn()).parameters
-    if "epoch" in params or "start_epoch" in params:
-        key = "epoch" if "epoch" in params else "start_epoch"
-        return lambda epoch: _call_get_dataset(files, hp.batch_size, True,
-                                               **{**kwargs, key: epoch}).map(convert)
-    return _call_get_dataset(files, hp.batch_size, True, **kwargs).map(convert)
+    _, info = _call_get_dataset(files, hp.batch_size, True, return_info=True, **kwargs)
+    if hp.steps_per_epoch is None:
+        hp.steps_per_epoch = int(info["steps_per_epoch"])
+    return lambda epoch: _call_get_dataset(files, hp.batch_size, True,
+                                           **{**kwargs, "epoch": epoch}).map(convert)
 
 
 def _first_dataset(data: tf.data.Dataset | Callable[[int], tf.data.Dataset]) -> tf.data.Dataset:
@@ -555,10 +569,10 @@ def train_transfer(source_model_path: str | os.PathLike, target_domains: Mapping
         Tariq et al., WWW'21, Sec. 4.2.3 and 5.2.3; official ``FreezeBatchNormalization`` in
         ``src/Utility_functions.py`` (models.md Sec. 1.5).
     """
-    h = resolve_hp(None, **hp)
+    source = load_source_model(source_model_path)
+    h = resolve_hp(_registry_name(source), transfer=True, **hp)
     run_dir = _prepare(run_dir, h)
     strategy = strategy or training.get_strategy()
-    source = load_source_model(source_model_path)
     source_json = source.to_json()
     source_weights = source.get_weights()
     n_frozen = freeze_layers(source, freeze, top_k_layers)
