@@ -255,10 +255,14 @@ def test_tiny_clrnet_clip_model(tmp_path, capsys):
     save_model_atomic(model, run / "best.keras")
     (run / "args.json").write_text(json.dumps({"dataset": "ffpp-df", "epochs": 1}))
     out = tmp_path / "r.json"
-    rc = main([FACE_VIDEO, "--model", str(run / "best.keras"), "--clips", "3",
-               "--aggregation", "max", "--json", str(out)])
+    short = two_face_video(tmp_path / "short.mp4", frames=2)
+    rc = main([FACE_VIDEO, short, "--model", str(run / "best.keras"), "--clips", "3",
+               "--aggregation", "max", "--json", str(out), "--heatmap", str(tmp_path / "h.png")])
     assert rc == 0
     report = json.loads(out.read_text())
+    too_short = report["videos"][1]
+    assert too_short["status"] == "error"
+    assert too_short["message"].startswith("video too short: 2 frames, the model needs clips of 3")
     assert report["model"]["input"] == {"kind": "clip", "shape": [3, 32, 32, 3]}
     assert report["model"]["trained_on"].startswith("dataset=ffpp-df (from ")
     assert report["sampling"] == {"clips": 3, "clip_len": 3}
@@ -269,6 +273,28 @@ def test_tiny_clrnet_clip_model(tmp_path, capsys):
         assert s["frames"] == list(range(s["frames"][0], s["frames"][0] + 3))
     assert v["fake_probability"] == pytest.approx(max(s["score"] for s in v["scores"]), abs=1e-5)
     assert " 3 clips " in capsys.readouterr().out
+    assert Path(v["heatmap"]).name == "h_webcam_hello.png" and Path(v["heatmap"]).stat().st_size
+
+
+def test_truncated_tail_still_scored(tmp_path):
+    """A video cut in the middle: the decodable head is scored and the cut is reported."""
+    cap = cv2.VideoCapture(FACE_VIDEO)
+    full = tmp_path / "full.avi"
+    writer = cv2.VideoWriter(str(full), cv2.VideoWriter_fourcc(*"MJPG"), 25, (440, 220))
+    for _ in range(60):
+        ok, frame = cap.read()
+        writer.write(np.ascontiguousarray(frame[60:280, 120:560]))
+    cap.release()
+    writer.release()
+    cut = tmp_path / "cut.avi"
+    data = full.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    out = tmp_path / "r.json"
+    assert main([str(cut), "--frames", "6", "--json", str(out)]) == 0
+    v = json.loads(out.read_text())["videos"][0]
+    assert v["status"] == "ok" and v["frames_requested"] == 6
+    assert 1 <= v["frames_sampled"] < 6 and v["n_scored"] == v["frames_with_face"] >= 1
+    assert "truncated" in v["message"] and str(cut) in v["message"]
 
 
 @pytest.mark.slow
