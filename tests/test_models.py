@@ -220,6 +220,18 @@ def test_loss_and_targets():
     assert float(loss_for(meso)(ym, pm)) == pytest.approx(float(np.mean((ym - pm) ** 2)), 1e-5)
 
 
+def test_weights_file_for_another_architecture(tmp_path):
+    small = build_model("shallownet_v3", input_shape=(32, 32, 3), dense_units=8)
+    path = tmp_path / "small.weights.h5"
+    small.save_weights(path)
+    same = build_model("shallownet_v3", weights=path, input_shape=(32, 32, 3), dense_units=8)
+    np.testing.assert_array_equal(same.get_weights()[-1], small.get_weights()[-1])
+    with pytest.raises(cm.WeightsError, match=r"small.weights.h5 does not fit model .shallownet_v3.: layer dense1 expects"):
+        build_model("shallownet_v3", weights=path, input_shape=(32, 32, 3), dense_units=16)
+    with pytest.raises(cm.WeightsError, match="not found"):
+        build_model("xception", weights=tmp_path / "none.weights.h5")
+
+
 def test_package_import_registers_objects():
     assert keras.saving.get_registered_object("deepfake_repro>hard_sigmoid_keras2") is (
         hard_sigmoid_keras2

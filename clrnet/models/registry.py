@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -216,9 +217,24 @@ def build_model(name: str, weights: str | Path | None = None, **overrides: Any) 
         try:
             model.load_weights(str(path))
         except Exception as exc:  # Keras raises many types for a mismatching file
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise WeightsError(f"weights file {path} does not fit model {name!r}: {first}") from exc
+            raise WeightsError(
+                f"weights file {path} does not fit model {name!r}: {_short_reason(exc)}"
+            ) from exc
     return model
+
+
+def _short_reason(exc: Exception) -> str:
+    """One line out of Keras' multi-line weight-loading errors (layer and shapes when given)."""
+    text = str(exc)
+    layer = re.search(r"object <\w+ name=([^,>]+)", text)
+    shapes = re.search(r"variable\.shape=(\([^)]*\)), Received: value\.shape=(\([^)]*\))", text)
+    if layer and shapes:
+        return (
+            f"layer {layer.group(1)} expects shape {shapes.group(1)}, "
+            f"file has {shapes.group(2)}"
+        )
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return (lines[0][:200] if lines else type(exc).__name__)
 
 
 def load_pretrained(name: str = DEFAULT_PRETRAINED) -> keras.Model:
