@@ -172,3 +172,34 @@ def test_full_size_summary_matches_paper():
                if not layer.name.startswith(("log_", "deep_log", "fusion", "imagenet_norm")))
     assert ours == dn.count_params() == 7_037_504
     assert model.get_layer("bilstm").count_params() == 2 * 4 * (128 * (1024 + 128) + 128)
+
+
+def test_figures_write_pngs(tmp_path, tiny_two_branch):
+    from twobranch.figures import (
+        ASTRONAUT_FACE_BOX,
+        branch_feature_maps,
+        distance_histograms,
+        feature_maps_figure,
+        load_face,
+        tsne_figure,
+    )
+
+    face = load_face("data_prep/media/astronaut.png", box=ASTRONAUT_FACE_BOX)
+    assert face.shape == (220, 220, 3) and 0.0 <= face.min() and face.max() <= 1.0
+    fm = branch_feature_maps(tiny_two_branch, face)
+    assert fm["rgb"].shape == (3, 16, 16) and fm["log"].shape == (3, 3, 16, 16)
+    # the LoG maps are band-passed RGB maps: their mean (DC) is small next to the RGB maps'
+    for k in range(3):
+        assert abs(fm["log"][k].mean()) < 0.25 * fm["rgb"][k].mean()
+    rng = np.random.default_rng(0)
+    labels = np.r_[np.zeros(20), np.ones(20)]
+    dist = np.r_[rng.uniform(0.0, 0.05, 20), rng.uniform(1.5, 3.0, 20)]
+    emb = rng.normal(size=(40, 8)) + labels[:, None] * 3
+    paths = [feature_maps_figure(tiny_two_branch, face, tmp_path / "f3.png"),
+             distance_histograms(dist, labels, tmp_path / "f4d.png", 0.042, 1.638, log_x=True),
+             tsne_figure(emb, labels, tmp_path / "f4b.png", center=emb[:20].mean(axis=0))]
+    for p in paths:
+        assert p.exists() and p.stat().st_size > 5000
+        assert not list(tmp_path.glob("*.tmp.png"))
+    with pytest.raises(ValueError, match="labels"):
+        distance_histograms(dist, labels[:5], tmp_path / "bad.png")

@@ -171,6 +171,17 @@ def test_cli_trains_resumes_and_saves_a_self_contained_scorer(tmp_path, capsys):
     p = scorer.predict(clips, verbose=0)
     assert p.shape == (4, 1) and ((p >= 0) & (p <= 1)).all()
     assert scorer.get_layer("distance_to_center").center == pytest.approx(center["center"])
+    # the package's predict CLI scores every clip and averages per video
+    from twobranch.predict import main as predict_main
+
+    out = tmp_path / "scores.csv"
+    assert predict_main(["--model", str(run_dir / "scorer.keras"), "--data", str(data),
+                         "--out", str(out)]) == 0
+    import pandas as pd
+
+    clips_df, videos_df = pd.read_csv(out), pd.read_csv(tmp_path / "scores_videos.csv")
+    assert len(clips_df) == 12 and len(videos_df) == 6 and set(videos_df["clips"]) == {2}
+    assert clips_df["score"].between(0, 1).all()
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):

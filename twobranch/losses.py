@@ -140,10 +140,10 @@ def isolation_loss_numpy(
 class IsolationAUC(keras.metrics.AUC):
     """ROC AUC of the distance to the fixed centre (fake = positive), for embedding outputs.
 
-    The distance goes through the same calibrated logistic as
-    :class:`twobranch.layers.DistanceToCenter` (0.01 at r-, 0.99 at r+) so the AUC thresholds in
-    [0, 1] resolve it; the mapping is monotone, so the value is the AUC of the raw distance up to
-    threshold discretisation.
+    ``keras.metrics.AUC`` thresholds values in [0, 1], so the distance d is mapped by the monotone
+    ``d / (d + t)`` with ``t = (r- + r+) / 2`` (0 at c, 0.5 at t); unlike a logistic it keeps
+    distances far below r- apart (1000 thresholds resolve d down to about t / 1000). The value is
+    the AUC of the raw distance up to that discretisation.
 
     Args:
         center: sequence of float. The fixed centre c.
@@ -164,7 +164,7 @@ class IsolationAUC(keras.metrics.AUC):
     def update_state(self, y_true, y_pred, sample_weight=None):
         d = center_distance(y_pred, np.asarray(self.center, dtype="float32"))
         t = 0.5 * (self.r_minus + self.r_plus)
-        p = ops.sigmoid(2.0 * np.log(99.0) * (d - t) / (self.r_plus - self.r_minus))
+        p = d / (d + t)
         return super().update_state(ops.reshape(y_true, (-1,)), p, sample_weight=sample_weight)
 
     def get_config(self) -> dict:
