@@ -1,0 +1,295 @@
+"""Model speed: inference per clip (CLRNet-50, two-branch), per-layer profile, training step.
+
+Subjects (one JSON line per measurement, each with :func:`benchmarks.common.machine_info`):
+
+* ``inference``: seconds per clip of full-size CLRNet-50 (5x240x240x3) or the two-branch network
+  (10x224x224x3, ``head="bce"``) with random weights, at each ``--batch``, for each ``--modes``:
+  ``keras`` = :func:`clrnet.models.fake_probability` (the plain Keras call every script used
+  before issue #9), ``graph`` = the plain model in one ``tf.function``, and
+  :func:`clrnet.inference.make_predict_fn` variants ``fused`` (fused ConvLSTM, float32),
+  ``fused_jit`` (+ XLA), ``bf16`` (fused, bfloat16), ``bf16_jit``. Each row also gives the largest
+  |P(fake) - P(fake) of keras| on the timed input (``--head-scale`` multiplies the random head so
+  that P(fake) spreads over [0, 1] instead of sitting at 0.5).
+* ``profile``: per-layer time of the fused CLRNet-50 (each layer run alone, compiled, on its real
+  input), grouped by layer type, with analytic GFLOP and GFLOP/s for ConvLSTM layers.
+* ``train``: seconds per training step (Adam, BCE) of a tiny CLRNet on random data, plain
+  ``ConvLSTM2D`` vs :class:`clrnet.inference.FusedConvLSTM2D`, float32 and mixed_bfloat16.
+
+Timings: one warm-up call, then ``--iters`` timed calls; the median is reported with the load
+average before and after (the 2-core development machine is shared).
+
+Usage::
+
+    python -m benchmarks.bench_models inference --model clrnet --batch 1 8 --modes keras bf16
+    python -m benchmarks.bench_models profile --batch 8
+    python -m benchmarks.bench_models train
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.common import emit, quiet_tf  # noqa: E402
+
+MODES = {
+    "keras": None,
+    "graph": None,
+    "fused": ("float32", False),
+    "fused_jit": ("float32", True),
+    "bf16": ("bfloat16", False),
+    "bf16_jit": ("bfloat16", True),
+    "bf16_unfused": ("bfloat16", False),
+}
+
+
+def timed(fn: Callable[[], object], iters: int) -> tuple[float, list[float]]:
+    """Run ``fn`` once to warm up, then ``iters`` times.
+
+    Args:
+        fn: the call to time.
+        iters: timed repetitions.
+
+    Returns:
+        ``(median seconds, all timings)``.
+    """
+    fn()
+    times = []
+    for _ in range(iters):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), times
+
+
+def build(name: str, head_scale: float = 1.0, seed: int = 0):
+    """Full-size model with random weights (``clrnet`` = CLRNet-50, ``two_branch`` = Masi et al.).
+
+    Args:
+        name: ``"clrnet"`` or ``"two_branch"``.
+        head_scale: multiply the last Dense kernel by this (spreads P(fake) for agreement checks).
+        seed: random seed.
+
+    Returns:
+        The Keras model.
+    """
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    if name == "two_branch":
+        from twobranch.models import build_model as build_tb
+
+        model = build_tb("two_branch", head="bce")
+    else:
+        from clrnet.models import build_model
+
+        model = build_model(name)
+    if head_scale != 1.0:
+        dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)][-1]
+        kernel, *rest = dense.get_weights()
+        dense.set_weights([kernel * head_scale, *rest])
+    return model
+
+
+def predictor(model, mode: str, batch: int):
+    """The ``x -> P(fake)`` callable of a mode.
+
+    Args:
+        model: the Keras model.
+        mode: a key of :data:`MODES`.
+        batch: batch size.
+
+    Returns:
+        Callable on a numpy batch.
+    """
+    import tensorflow as tf
+
+    from clrnet.inference import make_predict_fn
+    from clrnet.models import fake_probability
+
+    if mode == "keras":
+        return lambda x: fake_probability(model, x, batch_size=batch)
+    if mode == "graph":
+        fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        return lambda x: fn(tf.constant(x)).numpy()[:, -1]
+    precision, jit = MODES[mode]
+    return make_predict_fn(model, precision, jit_compile=jit, batch_size=batch,
+                           fuse=mode != "bf16_unfused")
+
+
+def run_inference(args: argparse.Namespace) -> None:
+    """One row per (batch, mode): seconds per clip and agreement with ``keras``."""
+    import numpy as np
+
+    model = build(args.model, args.head_scale)
+    shape = tuple(model.inputs[0].shape[1:])
+    rng = np.random.default_rng(0)
+    for batch in args.batch:
+        x = rng.random((batch, *shape), dtype=np.float32)
+        ref = None
+        for mode in args.modes:
+            load_before = round(os.getloadavg()[0], 2)
+            t0 = time.perf_counter()
+            fn = predictor(model, mode, batch)
+            setup_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            p = np.asarray(fn(x))
+            first_s = time.perf_counter() - t0
+            if mode == "keras":
+                ref = p
+            med, times = timed(lambda fn=fn, x=x: fn(x), args.iters)
+            emit({
+                "benchmark": "inference", "model": args.model, "input": list(shape),
+                "mode": mode, "batch": batch, "s_per_clip": round(med / batch, 4),
+                "s_per_batch": round(med, 3), "times_s": [round(t, 3) for t in times],
+                "setup_s": round(setup_s, 2), "first_call_s": round(first_s, 2),
+                "max_abs_dp_vs_keras": None if ref is None else float(np.abs(p - ref).max()),
+                "p_fake_range": [round(float(p.min()), 4), round(float(p.max()), 4)],
+                "head_scale": args.head_scale, "load_before": load_before,
+                "load_after": round(os.getloadavg()[0], 2),
+            }, args.out)
+
+
+def convlstm_gflop(layer, out_shape, steps: int, batch: int) -> tuple[float, float]:
+    """Analytic GFLOP (2 per multiply-add) of a ConvLSTM layer's input and recurrent convolutions.
+
+    Args:
+        layer: the (Fused)ConvLSTM2D layer.
+        out_shape: its output shape (B, T, H', W', F).
+        steps: clip length T.
+        batch: batch size.
+
+    Returns:
+        ``(input conv GFLOP, recurrent conv GFLOP)``; the recurrent part counts T - 1 steps (the
+        fused layer skips the zero first step; Keras computes T).
+    """
+    kh, kw, cin, four_f = layer.cell.kernel.shape
+    f = four_f // 4
+    pixels = out_shape[2] * out_shape[3]
+    inp = 2 * batch * steps * pixels * kh * kw * cin * four_f
+    rec = 2 * batch * (steps - 1) * pixels * kh * kw * f * four_f
+    return inp / 1e9, rec / 1e9
+
+
+def run_profile(args: argparse.Namespace) -> None:
+    """Per-layer time of the fused model (each layer compiled alone, on its real input)."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from clrnet.inference import fast_model, resolve_precision
+
+    base = build(args.model)
+    precision = resolve_precision(args.precision)
+    model = fast_model(base, precision)
+    batch = args.batch[0]
+    shape = tuple(model.inputs[0].shape[1:])
+    x = np.random.default_rng(0).random((batch, *shape), dtype=np.float32)
+    values: dict[int, object] = {id(model.inputs[0]): tf.constant(x)}
+    groups: dict[str, dict[str, float]] = {}
+    rows = []
+    t_all = time.perf_counter()
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        node = layer._inbound_nodes[0]
+        ins = [values[id(t)] for t in node.input_tensors]
+        arg = ins[0] if len(ins) == 1 else ins
+        fn = tf.function(lambda a, layer=layer: layer(a, training=False))
+        med, _ = timed(lambda fn=fn, arg=arg: [o.numpy() for o in tf.nest.flatten(fn(arg))],
+                       args.iters)
+        out = fn(arg)
+        for t, v in zip(node.output_tensors, tf.nest.flatten(out), strict=True):
+            values[id(t)] = v
+        kind = type(layer).__name__
+        g = groups.setdefault(kind, {"layers": 0, "s": 0.0, "gflop": 0.0})
+        g["layers"] += 1
+        g["s"] += med
+        row = {"layer": layer.name, "type": kind, "s": round(med, 4)}
+        if hasattr(layer, "cell"):
+            gi, gr = convlstm_gflop(layer, out.shape, shape[0], batch)
+            g["gflop"] += gi + gr
+            row.update(gflop_input=round(gi, 2), gflop_recurrent=round(gr, 2),
+                       gflops_per_s=round((gi + gr) / med, 1))
+        rows.append(row)
+    total = sum(g["s"] for g in groups.values())
+    for g in groups.values():
+        g["share"] = round(g["s"] / total, 3)
+        g["s"] = round(g["s"], 3)
+        g["gflop"] = round(g["gflop"], 1)
+    slowest = sorted(rows, key=lambda r: r["s"], reverse=True)[: args.top]
+    emit({"benchmark": "profile", "model": args.model, "precision": precision, "batch": batch,
+          "sum_of_layers_s": round(total, 3), "s_per_clip": round(total / batch, 4),
+          "by_type": groups, "slowest_layers": slowest,
+          "wall_s": round(time.perf_counter() - t_all, 1),
+          "load_after": round(os.getloadavg()[0], 2)}, args.out)
+
+
+def run_train(args: argparse.Namespace) -> None:
+    """Seconds per training step of a tiny CLRNet, plain vs fused ConvLSTM, f32 vs bf16."""
+    import keras
+    import numpy as np
+
+    from clrnet.inference import fuse_convlstm
+    from clrnet.models import build_model, loss_for
+
+    shape = (5, args.train_size, args.train_size, 3)
+    rng = np.random.default_rng(0)
+    x = rng.random((args.train_batch, *shape), dtype=np.float32)
+    y = np.eye(2, dtype=np.float32)[rng.integers(0, 2, args.train_batch)]
+    for precision in args.train_precisions:
+        for fused in (False, True):
+            keras.mixed_precision.set_global_policy(precision)
+            keras.utils.set_random_seed(0)
+            model = build_model("clrnet", input_shape=shape, repetitions=(1, 1, 1, 1),
+                                initial_filters=16)
+            if fused:
+                model = fuse_convlstm(model)
+            model.compile(keras.optimizers.Adam(5e-5), loss_for(model))
+            keras.mixed_precision.set_global_policy("float32")
+            med, times = timed(lambda m=model: m.train_on_batch(x, y), args.iters)
+            emit({"benchmark": "train_step", "model": "clrnet tiny (1,1,1,1) x16",
+                  "input": list(shape), "batch": args.train_batch, "precision": precision,
+                  "convlstm": "fused" if fused else "keras", "s_per_step": round(med, 4),
+                  "times_s": [round(t, 4) for t in times],
+                  "load_after": round(os.getloadavg()[0], 2)}, args.out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line options."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("subject", choices=("inference", "profile", "train"))
+    p.add_argument("--model", default="clrnet", choices=("clrnet", "two_branch"))
+    p.add_argument("--batch", type=int, nargs="+", default=[1, 8])
+    p.add_argument("--modes", nargs="+", default=["keras", "fused", "bf16"], choices=list(MODES))
+    p.add_argument("--iters", type=int, default=3, help="timed calls after one warm-up")
+    p.add_argument("--head-scale", type=float, default=1.0)
+    p.add_argument("--precision", default="auto", help="profile: float32, bfloat16 or auto")
+    p.add_argument("--top", type=int, default=8, help="profile: slowest layers listed")
+    p.add_argument("--train-size", type=int, default=64)
+    p.add_argument("--train-batch", type=int, default=4)
+    p.add_argument("--train-precisions", nargs="+", default=["float32", "mixed_bfloat16"])
+    p.add_argument("--out", default=None, help="also append the JSON lines to this file")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one subject; print JSON lines."""
+    args = build_parser().parse_args(argv)
+    quiet_tf()
+    try:
+        {"inference": run_inference, "profile": run_profile, "train": run_train}[args.subject](args)
+    except Exception as exc:  # a benchmark failure is one line, not a traceback
+        print(f"error: bench_models {args.subject}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,326 @@
+"""Fast inference paths for the package's models (issue #9): fused ConvLSTM, bfloat16, XLA.
+
+Nothing here changes what a model computes; it changes how. Three independent levers, each
+measured by ``python -m benchmarks models`` (README "Performance"):
+
+* **Fused ConvLSTM** (:class:`FusedConvLSTM2D`). Keras 3's ``ConvLSTM2D`` runs its cell in a
+  ``while`` loop, and every step makes eight convolutions (input and recurrent convolution of
+  each of the four gates, ``keras/src/layers/rnn/conv_lstm.py``). The input convolution does not
+  depend on the recurrence, so the fused layer makes it **one** convolution over all B*T frames
+  with the four gates' kernels side by side (4F output channels), then per step **one** recurrent
+  convolution (4F outputs) and the gate arithmetic in a statically unrolled loop (T is known,
+  5 for CLRNet). At t = 0 the hidden state is zero, so the recurrent convolution of the first
+  step is skipped (it would add exactly zero). Same maths as Keras's cell (gate order i, f, c, o;
+  ``c = f*c + i*act(x_c + h_c)``; ``h = o*act(c)``), same weights and weight layout.
+* **bfloat16** (``precision="bfloat16"``): the model is cloned with the ``mixed_bfloat16`` policy
+  (convolutions and matmuls in bfloat16, weights kept in float32 and cast on use; oneDNN runs
+  them on AVX512-BF16/AMX on CPUs that have it), the gate arithmetic and the cell state of the
+  fused ConvLSTM in float32, and the classifier head in float32. ``"float16"`` does the same
+  with ``mixed_float16`` (GPU only).
+* **One compiled call**: ``tf.function`` over the whole forward pass (``jit_compile=True`` adds
+  XLA; on CPU it is measured, not assumed, to help), batches of ``batch_size`` clips, no
+  per-frame Python.
+
+Agreement with plain float32 Keras is checked by ``tests/test_inference.py`` on tiny random
+models (:data:`TOLERANCE`) and was measured once on full-size CLRNet-50 (README).
+
+References:
+    Shi et al., "Convolutional LSTM Network", NeurIPS'15 (cell equations); Keras 3
+    ``ConvLSTMCell.call`` (gate layout, read for facts only); Tariq et al., WWW'21 (CLRNet).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+__all__ = [
+    "PRECISIONS",
+    "TOLERANCE",
+    "FusedConvLSTM2D",
+    "InferenceError",
+    "cast_model",
+    "fuse_convlstm",
+    "make_predict_fn",
+    "resolve_precision",
+]
+
+#: Precision modes of :func:`make_predict_fn` and the ``--precision`` flags.
+PRECISIONS = ("float32", "bfloat16", "float16", "auto")
+#: Largest |P(fake) - P(fake) float32| accepted per mode (tests; issue #9 asks 1e-2).
+TOLERANCE = {"float32": 1e-4, "bfloat16": 1e-2, "float16": 1e-2}
+
+
+class InferenceError(ValueError):
+    """A precision mode this machine cannot run, or a model the fast path cannot take."""
+
+
+@keras.saving.register_keras_serializable(package="deepfake_repro")
+class FusedConvLSTM2D(keras.layers.ConvLSTM2D):
+    """``ConvLSTM2D`` whose input convolution runs once over all frames (same weights, same maths).
+
+    Takes exactly ``keras.layers.ConvLSTM2D``'s arguments (it adds none, so ``get_config`` is the
+    parent's) and owns the same variables, so ``set_weights`` from a ``ConvLSTM2D`` works. Uses
+    the fused path when the clip length is static and the layer is a plain forward,
+    non-stateful, state-less one without (recurrent) dropout in training; otherwise it defers to
+    ``ConvLSTM2D.call``.
+    """
+
+    def _fusable(self, sequences, initial_state, mask, training) -> bool:
+        dropping = bool(training) and (self.cell.dropout > 0 or self.cell.recurrent_dropout > 0)
+        return (
+            sequences.shape[1] is not None
+            and initial_state is None
+            and mask is None
+            and not dropping
+            and not self.go_backwards
+            and not self.stateful
+            and not self.return_state
+            and self.data_format == "channels_last"
+        )
+
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        if not self._fusable(sequences, initial_state, mask, training):
+            return super().call(sequences, initial_state=initial_state, mask=mask,
+                                training=training)
+        return fused_convlstm_sequence(self.cell, sequences, self.return_sequences)
+
+
+def fused_convlstm_sequence(cell, sequences, return_sequences: bool = True):
+    """Run a ConvLSTM cell over ``sequences`` with one batched input convolution.
+
+    Args:
+        cell: a built ``keras.layers.ConvLSTMCell`` (2-D, channels_last).
+        sequences: tensor (B, T, H, W, C), T static.
+        return_sequences: return every step's hidden state (B, T, H', W', F) or the last one.
+
+    Returns:
+        The hidden states, in the compute dtype of ``sequences``.
+
+    References:
+        Shi et al., NeurIPS'15, eq. (3) without peepholes, as in Keras's ``ConvLSTMCell``.
+    """
+    steps = int(sequences.shape[1])
+    shape = ops.shape(sequences)
+    batch = shape[0]
+    frames = ops.reshape(sequences, (-1, shape[2], shape[3], shape[4]))
+    z = ops.conv(frames, ops.cast(cell.kernel, frames.dtype), strides=cell.strides,
+                 padding=cell.padding, dilation_rate=cell.dilation_rate)
+    if cell.use_bias:
+        z = z + ops.cast(cell.bias, z.dtype)
+    zshape = ops.shape(z)
+    z = ops.reshape(z, (batch, steps, zshape[1], zshape[2], zshape[3]))
+    rec_kernel = ops.cast(cell.recurrent_kernel, frames.dtype)
+    act, rec_act = cell.activation, cell.recurrent_activation
+    h = c = None
+    outputs = []
+    for t in range(steps):
+        zt = z[:, t]
+        if h is not None:  # h_0 = 0: its recurrent convolution would add exactly zero
+            zt = zt + ops.conv(ops.cast(h, frames.dtype), rec_kernel, strides=1, padding="same")
+        zt = ops.cast(zt, "float32")  # gate arithmetic and cell state in float32
+        z_i, z_f, z_c, z_o = ops.split(zt, 4, axis=-1)
+        i = rec_act(z_i)
+        c = i * act(z_c) if c is None else rec_act(z_f) * c + i * act(z_c)
+        h = rec_act(z_o) * act(c)
+        outputs.append(h)
+    out = ops.stack(outputs, axis=1) if return_sequences else outputs[-1]
+    return ops.cast(out, frames.dtype)
+
+
+def _has_convlstm(model: keras.Model) -> bool:
+    return any(type(layer) is keras.layers.ConvLSTM2D for layer in model.layers)
+
+
+def _clone(model: keras.Model, make_layer: Callable[[keras.layers.Layer], keras.layers.Layer]):
+    """Clone a functional model layer by layer and copy its weights.
+
+    Args:
+        model: functional model.
+        make_layer: layer -> new (unbuilt) layer with the same variables.
+
+    Returns:
+        The clone, with ``model``'s weights.
+
+    Raises:
+        InferenceError: ``model`` is not functional or its weights do not carry over.
+    """
+    if not isinstance(model, keras.Model) or not hasattr(model, "inputs") or not model.inputs:
+        raise InferenceError(f"model {getattr(model, 'name', model)!r} is not a functional model")
+    try:
+        clone = keras.models.clone_model(model, clone_function=make_layer)
+        clone.set_weights(model.get_weights())
+    except (ValueError, TypeError) as exc:
+        raise InferenceError(f"cannot clone model {model.name!r} for fast inference: {exc}") from exc
+    return clone
+
+
+def fuse_convlstm(model: keras.Model) -> keras.Model:
+    """Clone ``model`` with every ``ConvLSTM2D`` replaced by :class:`FusedConvLSTM2D`.
+
+    Args:
+        model: functional model (CLRNet or any model holding ``ConvLSTM2D`` layers).
+
+    Returns:
+        The clone with the same weights, or ``model`` itself when it has no ConvLSTM2D.
+    """
+    if not _has_convlstm(model):
+        return model
+
+    def make(layer):
+        if type(layer) is keras.layers.ConvLSTM2D:
+            return FusedConvLSTM2D.from_config(layer.get_config())
+        return layer.__class__.from_config(layer.get_config())
+
+    return _clone(model, make)
+
+
+def _set_policy(obj: Any, policy: str, keep: set[str]) -> Any:
+    """Walk a serialized Keras object and set every layer's dtype policy to ``policy``.
+
+    Layers named in ``keep`` (the outputs) and input layers keep theirs. Nested models
+    (``TimeDistributed(encoder)``) are walked too.
+    """
+    if isinstance(obj, list):
+        return [_set_policy(v, policy, keep) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    out = {k: _set_policy(v, policy, keep) for k, v in obj.items()}
+    config = out.get("config")
+    if (isinstance(config, dict) and "dtype" in config
+            and out.get("class_name") not in ("InputLayer", "DTypePolicy")
+            and config.get("name") not in keep):
+        config["dtype"] = policy
+    return out
+
+
+def cast_model(model: keras.Model, policy: str) -> keras.Model:
+    """Clone ``model`` with a dtype policy on every layer but its output layers (kept float32).
+
+    Args:
+        model: functional model (nested models included).
+        policy: ``"mixed_bfloat16"``, ``"mixed_float16"``, ``"bfloat16"`` ...
+
+    Returns:
+        The clone with the same weights (variables float32, cast on use for mixed policies).
+
+    Raises:
+        InferenceError: the model does not round-trip through its config.
+    """
+    keep = {t._keras_history[0].name for t in model.outputs}
+    config = _set_policy(keras.saving.serialize_keras_object(model), policy, keep)
+    try:
+        clone = keras.saving.deserialize_keras_object(config)
+        clone.set_weights(model.get_weights())
+    except (ValueError, TypeError) as exc:
+        raise InferenceError(f"cannot cast model {model.name!r} to {policy}: {exc}") from exc
+    return clone
+
+
+def resolve_precision(precision: str) -> str:
+    """Turn a precision name into the one that will run here.
+
+    Args:
+        precision: ``"float32"``, ``"bfloat16"`` (GPU, or a CPU with AVX512_BF16/AMX-BF16),
+            ``"float16"`` (GPU only) or ``"auto"`` (float16 on a GPU, bfloat16 on a CPU that
+            supports it, else float32).
+
+    Returns:
+        ``"float32"``, ``"bfloat16"`` or ``"float16"``.
+
+    Raises:
+        InferenceError: unknown name, or hardware that cannot run it.
+    """
+    from clrnet.training import cpu_supports_bf16
+
+    if precision not in PRECISIONS:
+        raise InferenceError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    has_gpu = bool(tf.config.list_physical_devices("GPU"))
+    if precision == "auto":
+        return "float16" if has_gpu else ("bfloat16" if cpu_supports_bf16() else "float32")
+    if precision == "float16" and not has_gpu:
+        raise InferenceError("precision float16 needs a GPU and none is visible; use float32 "
+                             "(or bfloat16 on a CPU with AVX512_BF16/AMX)")
+    if precision == "bfloat16" and not (has_gpu or cpu_supports_bf16()):
+        raise InferenceError("precision bfloat16 needs a GPU or a CPU with AVX512_BF16/AMX; "
+                             "this machine has neither")
+    return precision
+
+
+def fast_model(model: keras.Model, precision: str = "float32", fuse: bool = True) -> keras.Model:
+    """The inference clone of ``model``: fused ConvLSTMs and the precision's dtype policy.
+
+    Args:
+        model: functional model of this package.
+        precision: a resolved precision (``"float32"``, ``"bfloat16"``, ``"float16"``).
+        fuse: replace ``ConvLSTM2D`` by :class:`FusedConvLSTM2D`.
+
+    Returns:
+        A model with ``model``'s weights (``model`` itself for float32 without ConvLSTM).
+    """
+    out = fuse_convlstm(model) if fuse else model
+    if precision != "float32":
+        out = cast_model(out, "mixed_bfloat16" if precision == "bfloat16" else "mixed_float16")
+    return out
+
+
+def make_predict_fn(
+    model: keras.Model,
+    precision: str = "float32",
+    jit_compile: bool | None = None,
+    batch_size: int = 8,
+    fuse: bool = True,
+) -> Callable[[Any], np.ndarray]:
+    """A fast ``x -> P(fake)`` for a model of this package.
+
+    Args:
+        model: functional model taking float32 RGB in [0, 1] (clips or frames) with a two-way
+            softmax (index 1 = fake) or one sigmoid unit.
+        precision: ``"float32"`` (default), ``"bfloat16"``, ``"float16"`` or ``"auto"``
+            (:func:`resolve_precision`).
+        jit_compile: compile with XLA. None (default) = off on CPU, on with a GPU (measured:
+            README "Performance").
+        batch_size: clips (or frames) per compiled call (the last call may be smaller).
+        fuse: use :class:`FusedConvLSTM2D` for ``ConvLSTM2D`` layers.
+
+    Returns:
+        ``predict(x)``: x array (B, [T,] H, W, 3) in [0, 1] (a single sample without batch axis is
+        accepted) -> 1-D float32 P(fake) of length B. It carries ``.model`` (the clone run),
+        ``.precision`` and ``.jit_compile``.
+
+    Raises:
+        InferenceError: unknown precision or one this machine cannot run, or a model that
+            cannot be cloned.
+    """
+    from clrnet.models import output_kind
+    from clrnet.models.registry import _check_input
+
+    precision = resolve_precision(precision)
+    if jit_compile is None:
+        jit_compile = bool(tf.config.list_physical_devices("GPU"))
+    if batch_size < 1:
+        raise InferenceError(f"batch_size must be >= 1, got {batch_size}")
+    column = 1 if output_kind(model) == "softmax2" else 0
+    runner = fast_model(model, precision, fuse)
+    spec = tf.TensorSpec((None, *model.inputs[0].shape[1:]), tf.float32)
+
+    @tf.function(input_signature=[spec], jit_compile=jit_compile, reduce_retracing=True)
+    def forward(x):
+        return tf.cast(runner(x, training=False)[:, column], tf.float32)
+
+    def predict(x) -> np.ndarray:
+        x = _check_input(model, np.asarray(x, dtype=np.float32))
+        outs = []
+        for start in range(0, len(x), batch_size):
+            outs.append(forward(tf.constant(x[start : start + batch_size])).numpy())
+        return np.concatenate(outs) if outs else np.zeros((0,), np.float32)
+
+    predict.model = runner
+    predict.precision = precision
+    predict.jit_compile = jit_compile
+    return predict
