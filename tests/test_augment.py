@@ -114,3 +114,13 @@ def test_works_inside_a_tf_data_map():
     out = np.stack(list(ds.as_numpy_iterator()))
     assert out.shape == (4, 3, 32, 32, 3)
     assert np.abs(out - out[:, :1]).max() == 0.0
+
+
+def test_gather_warp_equals_tf_op_on_non_square_uint8_clip():
+    rng = np.random.default_rng(3)
+    clip = tf.constant((rng.random((2, 24, 40, 3)) * 255).astype(np.uint8))
+    for seed in range(3):
+        params = random_clip_params(tf.constant([seed, 9], tf.int64))
+        a = apply_clip_transform(clip, params, impl="gather").numpy()
+        b = apply_clip_transform(clip, params, impl="tf").numpy()
+        np.testing.assert_allclose(a, b, atol=1e-5)
