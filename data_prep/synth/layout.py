@@ -376,7 +376,8 @@ def ensure_mini_benchmark(cache_dir: str | os.PathLike | None = None, *,
     if root.exists() and marker is None and any(root.iterdir()):
         raise SynthError("mini benchmark cache folder exists but holds no "
                          f"{MARKER}; remove it or pick another cache_dir", root)
-    print(f"Building the {MINI_BENCHMARK_LABEL} in {root} ...", file=sys.stderr, flush=True)
+    print(f"Building the mini benchmark (synthetic stand-in, not FaceForensics++) in {root} ...",
+          file=sys.stderr, flush=True)
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = root.parent / f".{root.name}.building-{os.getpid()}"
     if tmp.exists():

@@ -79,7 +79,7 @@ def face_mask(shape: tuple[int, int], lms: np.ndarray, grow: float = 1.0,
 
 
 def colour_transfer(src: np.ndarray, tgt: np.ndarray, mask: np.ndarray,
-                    offset: np.ndarray | None = None) -> np.ndarray:
+                    offset: np.ndarray | None = None, strength: float = 1.0) -> np.ndarray:
     """Match the Lab mean/std of ``src`` to ``tgt`` inside ``mask`` (Reinhard colour transfer).
 
     Args:
@@ -87,6 +87,8 @@ def colour_transfer(src: np.ndarray, tgt: np.ndarray, mask: np.ndarray,
         tgt: uint8 RGB image giving the target statistics.
         mask: float mask; pixels with mask > 0.5 give the statistics.
         offset: optional (3,) Lab offset added afterwards (per-frame colour jitter).
+        strength: 1 = full transfer; below 1 leaves part of the colour mismatch (as imperfect
+            colour correction in real swaps does).
 
     Returns:
         uint8 RGB image.
@@ -101,6 +103,7 @@ def colour_transfer(src: np.ndarray, tgt: np.ndarray, mask: np.ndarray,
     sm, ss = s[sel].mean(0), s[sel].std(0) + 1e-3
     tm, ts = t[sel].mean(0), t[sel].std(0) + 1e-3
     res = (s - sm) * (ts / ss) + tm
+    res = strength * res + (1.0 - strength) * s
     if offset is not None:
         res += offset
     out = src.copy()
@@ -135,7 +138,7 @@ def _bottleneck(img: np.ndarray, mask: np.ndarray, res: int) -> np.ndarray:
 
 
 def identity_swap(target: Clip, source: Clip, mode: str, seed: int,
-                  bottleneck_res: int = 48) -> np.ndarray:
+                  bottleneck_res: int = 40) -> np.ndarray:
     """Put the source identity's face onto the target clip.
 
     Args:
@@ -175,7 +178,9 @@ def identity_swap(target: Clip, source: Clip, mode: str, seed: int,
             mask = face_mask((h, w), lms)
             if mode == "bottleneck":
                 warped = _bottleneck(warped, mask, bottleneck_res)
-            warped = colour_transfer(warped, tgt, mask)
+                warped = colour_transfer(warped, tgt, mask, strength=0.75)
+            else:
+                warped = colour_transfer(warped, tgt, mask)
         if mode == "poisson":
             blended = poisson_blend(warped, tgt, mask)
             if blended is not None:

@@ -42,7 +42,7 @@ light gradient), Gaussian sensor noise (sigma 2 levels), and codec compression.
 | folder | label | what it really is |
 |---|---|---|
 | `original_sequences/youtube/c23/videos/NNN.mp4` | real | animated real clip of pseudo-identity NNN |
-| `manipulated_sequences/Deepfakes/...` `T_S.mp4` | fake | identity swap: face of S aligned to T's 5 landmarks, pushed through a 48-px low-resolution bottleneck (blur and up-sampling artefacts, as in face-warping-artefact work, Li & Lyu, CVPRW 2019), Lab colour transfer (Reinhard et al. 2001), feathered elliptical mask |
+| `manipulated_sequences/Deepfakes/...` `T_S.mp4` | fake | identity swap: face of S aligned to T's 5 landmarks, pushed through a 40-px low-resolution bottleneck (blur and up-sampling artefacts, as in face-warping-artefact work, Li & Lyu, CVPRW 2019), Lab colour transfer at 75% strength (Reinhard et al. 2001; the rest of the colour mismatch is left, as imperfect colour correction does), feathered elliptical mask |
 | `manipulated_sequences/FaceSwap/...` | fake | identity swap at full resolution with colour transfer and Poisson blending (Perez et al. 2003, `cv2.seamlessClone`) |
 | `manipulated_sequences/Face2Face/...` | fake | reenactment: T keeps its identity; mouth opening/smile, blinks and brow raise driven by S's expression track through piecewise-affine (triangle) warps of control points around the inner landmarks, plus a painted mouth interior |
 | `manipulated_sequences/NeuralTextures/...` | fake | reenactment of the mouth only (weaker) plus an edge-preserving re-texturing of the mouth region, like a neural re-rendering of the mouth |

@@ -1,0 +1,294 @@
+"""Tests of the mini benchmark generator (data_prep.synth).
+
+One small tree (12 youtube ids, 10 frames) is built once per session from the shipped media and
+shared by the layout, adapter, alignment, localisation and detector tests; the default-size build
+is a slow test.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from data_prep.synth import (
+    MINI_BENCHMARK_LABEL,
+    SynthError,
+    ensure_mini_benchmark,
+    generate,
+    layout,
+    read_marker,
+)
+from data_prep.synth.__main__ import main
+from data_prep.synth.animate import template
+from data_prep.synth.manipulations import face_mask, poisson_blend, warp_triangles
+
+FF = ("Deepfakes", "FaceSwap", "Face2Face", "NeuralTextures")
+N_IDS, FRAMES = 12, 10
+
+
+def _frames(path: Path) -> np.ndarray:
+    cap = cv2.VideoCapture(str(path))
+    out = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        out.append(cv2.cvtColor(f, cv2.COLOR_BGR2RGB))
+    cap.release()
+    return np.stack(out)
+
+
+@pytest.fixture(scope="session")
+def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("mini") / "bench"
+    return generate(out, videos_per_method=N_IDS, frames=FRAMES, seed=0, preview=True,
+                    progress=False)
+
+
+def test_layout_files_and_readme(tree: Path) -> None:
+    yt = sorted(p.stem for p in (tree / "original_sequences/youtube/c23/videos").glob("*.mp4"))
+    assert yt == [f"{i:03d}" for i in range(N_IDS)]
+    for m in FF:
+        fakes = sorted(p.stem for p in (tree / f"manipulated_sequences/{m}/c23/videos").glob("*"))
+        assert len(fakes) == N_IDS
+        for stem in fakes:
+            a, b = stem.split("_")
+            assert a in yt and b in yt and a != b
+    actors = sorted((tree / "original_sequences/actors/c23/videos").glob("*.mp4"))
+    dfd = sorted((tree / "manipulated_sequences/DeepFakeDetection/c23/videos").glob("*.mp4"))
+    assert len(actors) == len(dfd) >= 4
+    assert all("__" in p.stem for p in actors)
+    assert all(p.stem.split("__")[-1].startswith("SYNTH") for p in dfd)
+    assert len(list((tree / "in_the_wild/real").glob("*.mp4"))) >= 1
+    assert len(list((tree / "in_the_wild/fake").glob("*.mp4"))) >= 1
+    assert not list(tree.rglob(".*.partial.mp4"))
+    readme = (tree / "README.md").read_text()
+    assert MINI_BENCHMARK_LABEL in readme and "not FaceForensics++" in readme
+    assert "pseudo-identit" in readme and "CC-BY-SA-4.0" in readme
+    assert read_marker(tree)["label"] == MINI_BENCHMARK_LABEL
+
+
+def test_splits_official_pair_format(tree: Path) -> None:
+    seen: list[str] = []
+    for name in ("train", "val", "test"):
+        pairs = json.loads((tree / "splits" / f"{name}.json").read_text())
+        assert pairs and all(isinstance(p, list) and len(p) == 2 for p in pairs)
+        seen += [i for p in pairs for i in p]
+    assert sorted(seen) == [f"{i:03d}" for i in range(N_IDS)]  # every id exactly once
+
+
+def test_ffpp_adapter_reads_generated_tree(tree: Path) -> None:
+    from data_prep.datasets import get_adapter
+
+    entries = get_adapter("ffpp").list_videos(tree)
+    by_method: dict[str, list] = {}
+    for e in entries:
+        by_method.setdefault(e.method, []).append(e)
+    assert len(by_method["original"]) == N_IDS
+    for m in FF:
+        assert len(by_method[m]) == N_IDS and all(e.label == 1 for e in by_method[m])
+    assert all(e.label == 0 for e in by_method["original"] + by_method["original_actors"])
+    assert by_method["DeepFakeDetection"]
+    for split in ("train", "val", "test"):
+        labels = {e.label for e in entries if e.split == split}
+        assert labels == {0, 1}, split
+    # the pair rule: fake a_b sits in the split of original a
+    split_of = {e.video_id: e.split for e in by_method["original"]}
+    assert all(e.split == split_of[e.video_id.split("_")[0]] for e in by_method["Deepfakes"])
+
+
+def test_videos_are_real_files_with_expected_shape(tree: Path) -> None:
+    from data_prep.video import probe
+
+    info = probe(tree / "manipulated_sequences/Face2Face/c23/videos/000_001.mp4")
+    assert info.frame_count == FRAMES
+    assert (info.width, info.height) == layout.SIZE
+    wild = next((tree / "in_the_wild/fake").glob("*.mp4"))
+    assert _frames(wild).shape == (FRAMES, layout.WILD_SIZE[1], layout.WILD_SIZE[0], 3)
+
+
+def test_mtcnn_finds_aligned_face_in_generated_frames(tree: Path) -> None:
+    from data_prep.synth.faces_source import detect_landmarks
+
+    tmpl = template(layout.SIZE)
+    for rel in ("original_sequences/youtube/c23/videos/001.mp4",
+                "manipulated_sequences/Deepfakes/c23/videos/001_000.mp4"):
+        frame = _frames(tree / rel)[FRAMES // 2]
+        det = detect_landmarks(frame)
+        assert det is not None, rel
+        # camera shake/zoom/rotation move the face a little, never far from the template
+        assert np.abs(det[0] - tmpl).max() < 30, rel
+
+
+def test_manipulations_are_visible_and_on_the_face(tree: Path) -> None:
+    """|fake - original| is far larger inside the face than outside it, for every method."""
+    tmpl = template(layout.SIZE)
+    mask = face_mask((layout.SIZE[1], layout.SIZE[0]), tmpl, grow=1.3) > 0.05
+    orig = _frames(tree / "original_sequences/youtube/c23/videos/002.mp4").astype(np.float32)
+    for m in FF:
+        fake = _frames(tree / f"manipulated_sequences/{m}/c23/videos/002_003.mp4")
+        diff = np.abs(fake.astype(np.float32) - orig).mean(-1)
+        inside, outside = diff[:, mask].mean(), diff[:, ~mask].mean()
+        assert inside > 2.0, m
+        assert inside > 4 * outside, (m, inside, outside)
+
+
+def test_preview_montage_written(tree: Path) -> None:
+    png = cv2.imread(str(tree / "preview.png"))
+    assert png is not None and png.shape[0] > 3 * 256 and png.shape[1] >= 6 * 256
+
+
+def _video_features(path: Path) -> list[float]:
+    """Generic per-video cues: face/forehead sharpness, face/background temporal change,
+    mouth-region texture, and overall face sharpness (fixed regions of the aligned frame)."""
+    v = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in _frames(path)]).astype(np.float32)
+    h, w = v.shape[1:]
+    fy0, fy1, fx0, fx1 = int(.3 * h), int(.72 * h), int(.34 * w), int(.66 * w)
+    lap = np.stack([np.abs(cv2.Laplacian(f, cv2.CV_32F)) for f in v])
+    face, ring = lap[:, fy0:fy1, fx0:fx1].mean(), lap[:, int(.15 * h):fy0, fx0:fx1].mean()
+    td = np.abs(np.diff(v, axis=0))
+    tf, tb = td[:, fy0:fy1, fx0:fx1].mean(), td[:, :int(.15 * h)].mean()
+    mouth = v[:, int(.55 * h):int(.7 * h), int(.4 * w):int(.6 * w)]
+    return [np.log(face / ring), np.log((tf + 1) / (tb + 1)), mouth.std(0).mean(),
+            (mouth < 60).mean(), np.log(face)]
+
+
+def _detector_auc(root: Path) -> float:
+    from data_prep.datasets import get_adapter
+
+    entries = get_adapter("ffpp").list_videos(root)
+    train = [e for e in entries if e.split == "train"]
+    held = [e for e in entries if e.split != "train"]
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000,
+                                                             class_weight="balanced"))
+    clf.fit([_video_features(e.path) for e in train], [e.label for e in train])
+    scores = clf.predict_proba([_video_features(e.path) for e in held])[:, 1]
+    return float(roc_auc_score([e.label for e in held], scores))
+
+
+def test_tiny_detector_beats_chance_on_held_out_videos(tree: Path) -> None:
+    """Logistic regression on 5 per-video cues, trained on train-split videos (real 0, fake 1),
+    scored on the held-out val+test videos of all five methods."""
+    assert _detector_auc(tree) > 0.65
+
+
+def test_deterministic_resumable_and_c40(tmp_path: Path) -> None:
+    kw = {"videos_per_method": 4, "frames": 8, "methods": ("Deepfakes",), "wild": False,
+          "c40": True, "progress": False}
+    a = generate(tmp_path / "a", seed=3, **kw)
+    b = generate(tmp_path / "b", seed=3, **kw)
+    c = generate(tmp_path / "c", seed=4, **kw)
+    rel = "manipulated_sequences/Deepfakes/c23/videos/000_001.mp4"
+    assert np.array_equal(_frames(a / rel), _frames(b / rel))
+    assert not np.array_equal(_frames(a / rel), _frames(c / rel))
+    # resumable: a removed video is rebuilt identically, the others are kept untouched
+    kept = a / "original_sequences/youtube/c23/videos/000.mp4"
+    mtime = kept.stat().st_mtime_ns
+    before = _frames(a / rel)
+    (a / rel).unlink()
+    generate(a, seed=3, **kw)
+    assert np.array_equal(_frames(a / rel), before)
+    assert kept.stat().st_mtime_ns == mtime
+    # c40 copies: same videos, less detail
+    c23 = _frames(a / "original_sequences/youtube/c23/videos/001.mp4")
+    c40 = _frames(a / "original_sequences/youtube/c40/videos/001.mp4")
+    assert c23.shape == c40.shape
+
+    def sharp(v: np.ndarray) -> float:
+        return float(np.mean([cv2.Laplacian(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY),
+                                            cv2.CV_32F).var() for f in v]))
+
+    assert sharp(c40) < 0.7 * sharp(c23)
+    assert (a / "manipulated_sequences/Deepfakes/c40/videos/000_001.mp4").exists()
+
+
+def test_poisson_blend_keeps_source_detail_and_target_boundary() -> None:
+    h = w = 96
+    yy, xx = np.mgrid[:h, :w]
+    src = np.stack([np.sin(xx / 3) * 60 + 150] * 3, -1).astype(np.uint8)
+    dst = np.full((h, w, 3), 40, np.uint8)
+    mask = np.zeros((h, w), np.float32)
+    cv2.circle(mask, (48, 48), 30, 1.0, -1)
+    out = poisson_blend(src, dst, mask).astype(np.float32)
+    inner = np.zeros((h, w), bool)
+    cv2.circle(inner.view(np.uint8), (48, 48), 18, 1, -1)
+    assert out[inner].std() > 20  # the source stripes survive
+    assert abs(out[inner].mean() - 40) < abs(150 - 40) / 2  # level pulled to the target's
+    assert np.abs(out[5, :] - 40).max() <= 1  # far outside: untouched target
+
+
+def test_warp_triangles_moves_only_inside_the_anchor_ring() -> None:
+    img = (np.random.default_rng(0).random((64, 64, 3)) * 255).astype(np.uint8)
+    ang = np.linspace(0, 2 * np.pi, 10, endpoint=False)
+    ring = np.stack([32 + 20 * np.cos(ang), 32 + 20 * np.sin(ang)], 1)
+    src = np.vstack([ring, [[32, 32]]]).astype(np.float32)
+    dst = np.vstack([ring, [[32, 38]]]).astype(np.float32)
+    out = warp_triangles(img, src, dst)
+    assert np.array_equal(out[:8], img[:8]) and np.array_equal(out[:, :8], img[:, :8])
+    assert np.abs(out[28:40, 28:36].astype(int) - img[28:40, 28:36]).mean() > 10
+
+
+def test_cli_bad_input_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["--out", str(tmp_path / "o"), "--faces", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "missing" in err and "\n" not in err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "note.png").write_bytes(b"not an image")
+    assert main(["--out", str(tmp_path / "o"), "--faces", str(empty), "--quiet"]) == 2
+    assert "note.png" in capsys.readouterr().err
+    assert main(["--out", str(tmp_path / "o"), "--videos-per-method", "5"]) == 2
+    assert "even" in capsys.readouterr().err
+
+
+def test_ensure_mini_benchmark_builds_once_atomically(tmp_path: Path, monkeypatch, capsys) -> None:
+    calls: list[Path] = []
+
+    def fake_generate(out, **kw):  # stands in for the minutes-long default build
+        out = Path(out)
+        out.mkdir(parents=True)
+        (out / "original_sequences").mkdir()
+        (out / layout.MARKER).write_text(json.dumps(
+            {"generator_version": layout.GENERATOR_VERSION, "seed": kw["seed"]}))
+        calls.append(out)
+        return out
+
+    monkeypatch.setattr(layout, "generate", fake_generate)
+    monkeypatch.setenv("DEEPFAKE_REPRO_CACHE", str(tmp_path / "cache"))
+    root = ensure_mini_benchmark(progress=False)
+    assert root == tmp_path / "cache" / f"mini_benchmark_v{layout.GENERATOR_VERSION}"
+    assert calls and calls[0] != root and not calls[0].exists()  # built aside, then renamed
+    assert "Building the mini benchmark (synthetic stand-in, not FaceForensics++) in" in (
+        capsys.readouterr().err)
+    assert ensure_mini_benchmark(progress=False) == root and len(calls) == 1  # cached
+    (root / layout.MARKER).write_text(json.dumps({"generator_version": -1}))
+    ensure_mini_benchmark(progress=False)
+    assert len(calls) == 2 and read_marker(root)["generator_version"] == layout.GENERATOR_VERSION
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "x.txt").write_text("user data")
+    with pytest.raises(SynthError, match="foreign"):
+        ensure_mini_benchmark(foreign, progress=False)
+    assert (foreign / "x.txt").exists()
+
+
+@pytest.mark.slow
+def test_default_build_time_size_adapter_and_detector(tmp_path: Path) -> None:
+    """The default tree: under 3 minutes, tens of MB, read by the adapter, learnable."""
+    t0 = time.time()
+    root = ensure_mini_benchmark(tmp_path / "default", progress=False)
+    elapsed = time.time() - t0
+    size_mb = sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) / 2 ** 20
+    print(f"default build {elapsed:.1f} s, {size_mb:.1f} MB")
+    assert elapsed < 180
+    assert size_mb < 100
+    assert _detector_auc(root) > 0.65
