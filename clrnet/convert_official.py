@@ -252,6 +252,20 @@ def _read_attr_json(value: Any) -> dict[str, Any]:
     return json.loads(value.decode("utf-8") if isinstance(value, bytes) else value)
 
 
+def _string_list_attr(group: h5py.Group, name: str) -> list[str] | None:
+    """A list-of-strings attribute, also in Keras' chunked form (``name0``, ``name1``, ...)."""
+    if name in group.attrs:
+        chunks = [group.attrs[name]]
+    elif f"{name}0" in group.attrs:
+        chunks, i = [], 0
+        while f"{name}{i}" in group.attrs:
+            chunks.append(group.attrs[f"{name}{i}"])
+            i += 1
+    else:
+        return None
+    return [v.decode() if isinstance(v, bytes) else str(v) for c in chunks for v in c]
+
+
 def read_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]]]:
     """Read ``model_config`` and per-layer weights from a tf.keras full-model HDF5 file.
 
@@ -281,15 +295,16 @@ def read_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, np.
         except (ValueError, UnicodeDecodeError) as exc:
             raise ConversionError(f"{path}: model_config is not valid JSON") from exc
         group = f.get("model_weights")
-        if group is None or "layer_names" not in group.attrs:
+        layer_names = _string_list_attr(group, "layer_names") if group is not None else None
+        if layer_names is None:
             raise ConversionError(f"{path} has no 'model_weights' group with 'layer_names'")
         weights: dict[str, dict[str, np.ndarray]] = {}
-        for raw in group.attrs["layer_names"]:
-            lname = raw.decode() if isinstance(raw, bytes) else str(raw)
+        for lname in layer_names:
+            if lname not in group:
+                raise ConversionError(f"{path}: no weight group for layer {lname!r}")
             layer_group = group[lname]
             arrays = {}
-            for wraw in layer_group.attrs.get("weight_names", []):
-                wname = wraw.decode() if isinstance(wraw, bytes) else str(wraw)
+            for wname in _string_list_attr(layer_group, "weight_names") or []:
                 var = wname.split("/")[-1].split(":")[0]
                 arrays[var] = np.asarray(layer_group[wname])
             weights[lname] = arrays
@@ -301,6 +316,35 @@ _VARS = {
     "BatchNormalization": ("gamma", "beta", "moving_mean", "moving_variance"),
     "Dense": ("kernel", "bias"),
 }
+
+
+def _settings(node: Node) -> dict[str, Any]:
+    """The config values that change a layer's function but not its weight shapes."""
+    c = node.config
+    if node.kind == "ConvLSTM2D":
+        return {
+            "strides": _pair(c.get("strides", 1)),
+            "padding": c.get("padding", "valid"),
+            "dilation_rate": _pair(c.get("dilation_rate", 1)),
+        }
+    if node.kind == "MaxPooling3D":
+        pool = tuple(c.get("pool_size", ()))
+        return {"pool_size": pool, "strides": tuple(c.get("strides") or pool),
+                "padding": c.get("padding")}  # fmt: skip
+    if node.kind == "BatchNormalization":
+        return {"epsilon": float(c.get("epsilon", 1e-3))}
+    if node.kind == "Activation":
+        return {"activation": _activation_name(c.get("activation"))}
+    return {}
+
+
+def _check_same_settings(src: Path, theirs: Node, ours: Node) -> None:
+    """Raise if two canonically matched layers differ in a setting weights cannot reveal."""
+    a, b = _settings(theirs), _settings(ours)
+    if a != b:
+        raise ConversionError(
+            f"{src}: layer {theirs.name!r} ({theirs.kind}) has {a}, our CLRNet has {b}"
+        )
 
 
 def convert_checkpoint(src: str | Path, out: str | Path | None = None) -> keras.Model:
@@ -338,6 +382,7 @@ def convert_checkpoint(src: str | Path, out: str | Path | None = None) -> keras.
             f"({theirs[at].name if at < len(theirs) else 'end'})"
         )
     for t, o in zip(theirs, ours, strict=True):
+        _check_same_settings(src, t, o)
         if t.kind not in WEIGHTED:
             continue
         arrays = weights.get(t.name)

@@ -100,8 +100,14 @@ def _inbound_of(layer: keras.layers.Layer) -> list[str]:
     return [t._keras_history.operation.name for t in node.input_tensors]
 
 
-def write_legacy_checkpoint(model: keras.Model, path: Path, seed: int = 0) -> None:
-    """Dump ``model`` as a tf.keras 2.x full-model HDF5 checkpoint with default layer names."""
+def write_legacy_checkpoint(
+    model: keras.Model, path: Path, seed: int = 0, chunked: bool = False
+) -> None:
+    """Dump ``model`` as a tf.keras 2.x full-model HDF5 checkpoint with default layer names.
+
+    ``chunked`` splits ``layer_names`` into ``layer_names0``, ``layer_names1`` as Keras does for
+    attributes over the HDF5 header limit.
+    """
     counters: dict[str, int] = {}
     rename = {}
     for layer in model.layers:  # tf.keras default names: conv_lst_m2d, conv_lst_m2d_1, ...
@@ -145,7 +151,12 @@ def write_legacy_checkpoint(model: keras.Model, path: Path, seed: int = 0) -> No
         f.attrs["backend"] = b"tensorflow"
         f.attrs["model_config"] = json.dumps(config).encode("utf-8")
         group = f.create_group("model_weights")
-        group.attrs["layer_names"] = [rename[layer.name].encode() for layer in ordered]
+        names = [rename[layer.name].encode() for layer in ordered]
+        if chunked:
+            group.attrs["layer_names0"] = names[: len(names) // 2]
+            group.attrs["layer_names1"] = names[len(names) // 2 :]
+        else:
+            group.attrs["layer_names"] = names
         for layer in ordered:
             lname = rename[layer.name]
             g = group.create_group(lname)
@@ -180,7 +191,7 @@ def test_hyperparameters_are_inferred(tmp_path):
     original = _official_like(seed=2, block="basic", repetitions=[2, 1, 1, 2], dropout=0.5,
                               initial_filters=3)  # fmt: skip
     src = tmp_path / "basic.h5"
-    write_legacy_checkpoint(original, src, seed=9)
+    write_legacy_checkpoint(original, src, seed=9, chunked=True)
     model = convert_checkpoint(src)
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.ConvLSTM2D)]
     assert len(convs) == len([la for la in original.layers if isinstance(la, type(convs[0]))])
@@ -231,6 +242,17 @@ def test_other_architecture_and_bad_shapes_are_refused(tmp_path):
         f["model_weights/dense/dense"].create_dataset("kernel:0", data=np.zeros((5, 2)))
     with pytest.raises(ConversionError, match=r"layer 'dense' has weight shapes \[\(5, 2\)"):
         convert_checkpoint(good)
+    # right weights, but a pooling stride the weights cannot reveal
+    other_pool = tmp_path / "pool.h5"
+    write_legacy_checkpoint(_official_like(), other_pool)
+    with h5py.File(other_pool, "a") as f:
+        cfg = json.loads(f.attrs["model_config"])
+        for layer in cfg["config"]["layers"]:
+            if layer["class_name"] == "MaxPooling3D":
+                layer["config"]["strides"] = [1, 2, 2]
+        f.attrs["model_config"] = json.dumps(cfg).encode()
+    with pytest.raises(ConversionError, match="MaxPooling3D"):
+        convert_checkpoint(other_pool)
 
 
 def test_cli_success_and_error_exit(tmp_path, capsys):
