@@ -51,6 +51,10 @@ from data_prep import sampling as _sampling
 from data_prep.augment import CLRNET_AUGMENT, AugmentConfig, augment_clip
 from data_prep.errors import DataPrepError
 from data_prep.records import FEATURE_SPEC, parse_clip
+from data_prep.sampling import class_weights, select_videos_per_domain, stratified_epoch
+
+__all__ = ["PipelineError", "get_dataset", "video_index", "filter_index", "resolve_files",
+           "plan_epoch", "stratified_epoch", "select_videos_per_domain", "class_weights"]
 
 SAMPLINGS = ("all", "clrnet", "stratified")
 BALANCES = (None, "weights", "batches")
@@ -253,8 +257,8 @@ def plan_epoch(index: pd.DataFrame, *, training: bool, sampling: str = "all",
 
     Args:
         index: the (filtered) clip index.
-        training: evaluation ignores ``stratified`` randomness only through its seed (the
-            caller decides); ``balance="batches"`` and ``domain_balance`` apply in training only.
+        training: whether the plan feeds training; ``balance="batches"`` and
+            ``domain_balance`` apply in training only.
         sampling: ``"all"``, ``"clrnet"`` (first ``clips_per_video`` clips per video) or
             ``"stratified"`` (Masi et al.).
         clips_per_video: for ``"clrnet"``.
@@ -318,12 +322,11 @@ class _Reader:
                  frames: int | None, single_frames: bool, image_size: int | None,
                  augment: bool, augment_config: AugmentConfig, seed: int,
                  shuffle_buffer: int, deterministic: bool, plan_fn, balance: str | None,
-                 return_meta: bool, num_parallel_reads: int | None, jit: bool = True) -> None:
-        self.index, self.files, self.n_records = index, files, n_records
+                 num_parallel_reads: int | None, jit: bool = True) -> None:
         self.training, self.frames, self.single = training, frames, single_frames
         self.image_size, self.augment, self.augment_config = image_size, augment, augment_config
         self.seed, self.shuffle_buffer, self.deterministic = seed, shuffle_buffer, deterministic
-        self.plan_fn, self.balance, self.return_meta = plan_fn, balance, return_meta
+        self.plan_fn, self.balance = plan_fn, balance
         self.num_parallel_reads, self.jit = num_parallel_reads, jit
         lengths = index["num_frames"].unique()
         self.record_len = int(lengths[0]) if len(lengths) == 1 else None
@@ -585,7 +588,7 @@ def get_dataset(files_or_manifest: str | os.PathLike | Sequence[str | os.PathLik
                      single_frames=single_frames, image_size=image_size, augment=augment,
                      augment_config=augment_config, seed=seed, shuffle_buffer=shuffle_buffer,
                      deterministic=deterministic, plan_fn=plan_fn, balance=balance,
-                     return_meta=return_meta, num_parallel_reads=num_parallel_reads,
+                     num_parallel_reads=num_parallel_reads,
                      jit=jit_augment)
     ds = epochs.flat_map(reader.epoch)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder,
