@@ -270,3 +270,19 @@ def test_cli_success_and_error_exit(tmp_path, capsys):
     wrong_suffix = tmp_path / "model.h5"
     assert main([str(src), str(wrong_suffix)]) == 2
     assert "must end in .keras" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_full_depth_official_structure_converts(tmp_path):
+    """All 207 layers of the official CLRNet-50 graph (width 4 instead of 64 to stay cheap)."""
+    original = _official_like(seed=3, input_shape=(5, 240, 240, 3), repetitions=[3, 4, 6, 3])
+    src = tmp_path / "full_depth.hdf5"
+    write_legacy_checkpoint(original, src, seed=11)
+    model = convert_checkpoint(src)
+    assert len(model.layers) == 208  # 207 + ProvenanceTag
+    x = np.random.default_rng(0).random((1, 5, 240, 240, 3), dtype=np.float32)
+    np.testing.assert_allclose(
+        fake_probability(model, x),
+        keras.ops.convert_to_numpy(original(x, training=False))[:, 0],
+        atol=1e-5,
+    )
