@@ -182,6 +182,10 @@ def _validate(table: pd.DataFrame, files: list[str]) -> None:
         rows = table[table["file_index"] == fi] if len(table) else table
         if rows.empty:
             raise PipelineError("TFRecord file holds no record", path)
+        match = _records.SHARD_RE.match(os.path.basename(path))
+        if match is not None and int(match["count"]) != len(rows):
+            raise PipelineError(f"holds {len(rows)} records but its name says {int(match['count'])} "
+                                "(incomplete or renamed shard)", path)
         first = rows.iloc[0]
         if first["n_jpegs"] == 0 or first["num_frames"] != first["n_jpegs"]:
             raise PipelineError(f"record 0 has {first['n_jpegs']} JPEG frames but num_frames="

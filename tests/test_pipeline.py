@@ -243,6 +243,11 @@ def test_missing_empty_and_corrupt_files(root, tmp_path):
         get_dataset([truncated], 4, True)
     _one_line_error(e, str(truncated))
     assert isinstance(e.value, DataPrepError)
+    lying = tmp_path / shard_name("lying", 0, 13)
+    lying.write_bytes(good.read_bytes())
+    with pytest.raises(PipelineError) as e:
+        get_dataset([lying], 4, True)
+    _one_line_error(e, str(lying), "name says 13")
 
 
 def test_manifest_or_directory_pointing_at_nothing(tmp_path, root):
