@@ -58,6 +58,7 @@ __all__ = [
     "expand_inputs",
     "load_model",
     "main",
+    "make_extractor",
     "plan_units",
     "predict_video",
     "build_parser",
@@ -314,7 +315,7 @@ def expand_inputs(paths: Sequence[str]) -> list[str]:
 
 
 def plan_units(frame_count: int, loaded: LoadedModel, frames: int | None = None,
-               clips: int | None = None) -> list[list[int]]:
+               clips: int | None = None, clip_stride: int = 1) -> list[list[int]]:
     """The frames (as 1-frame units) or clips to score for a video.
 
     Args:
@@ -322,16 +323,23 @@ def plan_units(frame_count: int, loaded: LoadedModel, frames: int | None = None,
         loaded: the model.
         frames: frames to sample for a frame model (default 32).
         clips: clips to sample for a clip model (default 16; 8 for the two-branch network).
+        clip_stride: distance between a clip's frames (1 = consecutive; Masi et al. use 7 at
+            inference).
 
     Returns:
         Lists of frame indices, one per unit to score.
+
+    References:
+        Masi et al., ECCV'20, Sec. 4 ("1 frame over 7" at inference) for ``clip_stride=7``.
     """
     from data_prep.video import evenly_spaced, evenly_spaced_clips
 
     if loaded.kind == "frame":
         return [[i] for i in evenly_spaced(frame_count, frames or DEFAULT_FRAMES)]
     default = DEFAULT_TWO_BRANCH_WINDOWS if loaded.family == "two_branch" else DEFAULT_CLIPS
-    return evenly_spaced_clips(frame_count, loaded.clip_len, clips or default)
+    span = (loaded.clip_len - 1) * clip_stride + 1
+    windows = evenly_spaced_clips(frame_count, span, clips or default)
+    return [list(range(w[0], w[0] + span, clip_stride)) for w in windows]
 
 
 # ----------------------------------------------------------------------------- one video
@@ -393,7 +401,7 @@ def _to_model_input(crops: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def predict_video(path: str, loaded: LoadedModel, extractor: Any, threshold: float = 0.5,
                   aggregation: str = "mean", frames: int | None = None,
-                  clips: int | None = None) -> VideoResult:
+                  clips: int | None = None, clip_stride: int = 1) -> VideoResult:
     """Score one video; bad input becomes a record with ``status`` "error" or "no_face".
 
     Args:
@@ -404,6 +412,8 @@ def predict_video(path: str, loaded: LoadedModel, extractor: Any, threshold: flo
         aggregation: a key of :data:`clrnet.aggregate.AGGREGATIONS`.
         frames: frames to sample (frame models).
         clips: clips to sample (clip models).
+        clip_stride: distance between a clip's frames (clip models). With a stride above 1
+            the extractor should detect on every frame (``detect_every=1``).
 
     Returns:
         A :class:`VideoResult`. Its record has ``path``, ``status`` ("ok" | "no_face" | "error"),
@@ -421,12 +431,13 @@ def predict_video(path: str, loaded: LoadedModel, extractor: Any, threshold: flo
         info = probe(path)
         rec.update(frame_count=info.frame_count, fps=round(info.fps, 3) or None,
                    duration_s=round(info.frame_count / info.fps, 3) if info.fps else None)
-        units = plan_units(info.frame_count, loaded, frames, clips)
+        units = plan_units(info.frame_count, loaded, frames, clips, clip_stride)
         rec["frames_requested"] = len({f for u in units for f in u})
         if not units:
             rec["message"] = (
                 f"video too short: {info.frame_count} frames, the model needs clips of "
-                f"{loaded.clip_len}: {path}"
+                f"{loaded.clip_len}" + (f" (stride {clip_stride})" if clip_stride > 1 else "")
+                + f": {path}"
             )
             rec["timings"]["total_s"] = round(time.perf_counter() - started, 3)
             return VideoResult(rec)
@@ -454,8 +465,8 @@ def predict_video(path: str, loaded: LoadedModel, extractor: Any, threshold: flo
             n = rec["frames_sampled"]
             if with_face:
                 rec["message"] = (
-                    f"faces in only {len(with_face)} of {n} sampled frames, too few to score "
-                    f"a clip (needs {MIN_FACE_FRACTION:.0%} of a clip's frames): {path}"
+                    f"faces in {len(with_face)} of {n} sampled frames, but no clip has one face "
+                    f"in {MIN_FACE_FRACTION:.0%} of its frames: {path}"
                 )
             else:
                 rec["message"] = f"no face found in {n} sampled frames: {path}"
@@ -509,6 +520,39 @@ def predict_video(path: str, loaded: LoadedModel, extractor: Any, threshold: flo
     rec["status"] = "error"
     rec["timings"]["total_s"] = round(time.perf_counter() - started, 3)
     return VideoResult(rec)
+
+
+def make_extractor(loaded: LoadedModel, margin: float = 1.3, max_side: int = 640,
+                   detect_every: int = 5, all_faces: bool = False, clip_stride: int = 1) -> Any:
+    """The face extractor for ``loaded``'s crop size and the clip stride.
+
+    With ``clip_stride > 1`` MTCNN runs on every clip frame, and the extractor's tracking gap
+    (``max_gap``, normally ``2 * detect_every`` frames) is widened to ``2 * clip_stride`` so a face
+    keeps its track id from one strided frame to the next.
+
+    Args:
+        loaded: the model.
+        margin: alignment zoom-out.
+        max_side: detection downscale.
+        detect_every: anchor spacing for consecutive clips.
+        all_faces: one track per face.
+        clip_stride: distance between a clip's frames.
+
+    Returns:
+        A :class:`data_prep.faces.FaceExtractor`.
+    """
+    from data_prep.faces import FaceDetector, FaceExtractor
+
+    detector = FaceDetector(max_side=max_side)
+    if clip_stride == 1:
+        return FaceExtractor(loaded.size[0], margin, detector, detect_every, all_faces)
+
+    class _StridedExtractor(FaceExtractor):
+        @property
+        def max_gap(self) -> int:
+            return 2 * clip_stride
+
+    return _StridedExtractor(loaded.size[0], margin, detector, 1, all_faces)
 
 
 # ----------------------------------------------------------------------------- heatmap
@@ -672,6 +716,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clips", type=int, default=None,
                    help=f"clips sampled per video for clip models ({DEFAULT_CLIPS}; "
                    f"{DEFAULT_TWO_BRANCH_WINDOWS} for two-branch)")
+    p.add_argument("--clip-stride", type=int, default=1,
+                   help="frames between a clip's frames (1: consecutive; 7: Masi et al.'s "
+                   "inference sampling; MTCNN then runs on every clip frame)")
     p.add_argument("--all-faces", action="store_true",
                    help="score every tracked face; the video takes its most suspicious face")
     p.add_argument("--margin", type=float, default=1.3, help="face crop zoom-out (1.3)")
@@ -691,7 +738,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _check_args(args: argparse.Namespace) -> None:
     if not 0.0 <= args.threshold <= 1.0:
         raise PredictUsageError(f"--threshold must be in [0, 1], got {args.threshold}")
-    for name in ("frames", "clips", "detect_every"):
+    for name in ("frames", "clips", "detect_every", "clip_stride"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise PredictUsageError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
@@ -745,18 +792,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from tqdm import tqdm
 
-    from data_prep.faces import FaceDetector, FaceExtractor
-
-    extractor = FaceExtractor(
-        output_size=loaded.size[0], margin=args.margin,
-        detector=FaceDetector(max_side=args.max_side),
-        detect_every=args.detect_every, all_faces=args.all_faces,
-    )
+    extractor = make_extractor(loaded, args.margin, args.max_side, args.detect_every,
+                               args.all_faces, args.clip_stride)
     report: dict[str, Any] = {
         "model": loaded.info(), "threshold": args.threshold, "aggregation": args.aggregation,
         "sampling": {"frames": args.frames or DEFAULT_FRAMES} if loaded.kind == "frame" else {
             "clips": args.clips or (DEFAULT_TWO_BRANCH_WINDOWS if loaded.family == "two_branch"
-                                    else DEFAULT_CLIPS), "clip_len": loaded.clip_len},
+                                    else DEFAULT_CLIPS), "clip_len": loaded.clip_len,
+            "clip_stride": args.clip_stride},
         "all_faces": bool(args.all_faces),
         "timings": {"model_load_s": round(load_s, 3), "total_s": None},
         "videos": [],
@@ -780,7 +823,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             rec = previous[path]
         else:
             result = predict_video(path, loaded, extractor, args.threshold, args.aggregation,
-                                   args.frames, args.clips)
+                                   args.frames, args.clips, args.clip_stride)
             rec = result.record
             if args.heatmap and rec["status"] == "ok":
                 out = _heatmap_path(args.heatmap, path, many)

@@ -265,7 +265,7 @@ def test_tiny_clrnet_clip_model(tmp_path, capsys):
     assert too_short["message"].startswith("video too short: 2 frames, the model needs clips of 3")
     assert report["model"]["input"] == {"kind": "clip", "shape": [3, 32, 32, 3]}
     assert report["model"]["trained_on"].startswith("dataset=ffpp-df (from ")
-    assert report["sampling"] == {"clips": 3, "clip_len": 3}
+    assert report["sampling"] == {"clips": 3, "clip_len": 3, "clip_stride": 1}
     v = report["videos"][0]
     assert v["status"] == "ok" and v["n_scored"] == 3
     assert [len(s["frames"]) for s in v["scores"]] == [3, 3, 3]
@@ -308,14 +308,32 @@ def test_tiny_two_branch_and_all_faces(tmp_path):
     save_model_atomic(model, tmp_path / "tb.keras")
     out = tmp_path / "r.json"
     rc = main([FACE_VIDEO, "--model", str(tmp_path / "tb.keras"), "--all-faces", "--json",
-               str(out)])
+               str(out), "--clip-stride", "3"])
     assert rc == 0
     report = json.loads(out.read_text())
     assert report["model"]["family"] == "two_branch" and report["sampling"]["clips"] == 8
     v = report["videos"][0]
     assert v["n_scored"] >= 7 and len(v["tracks"]) >= 1
+    for s in v["scores"]:
+        assert np.diff(s["frames"]).tolist() == [3, 3, 3]
     assert v["fake_probability"] == pytest.approx(
         max(t["fake_probability"] for t in v["tracks"]), abs=1e-5)
+
+
+def test_plan_units_strides():
+    from clrnet.predict import LoadedModel, plan_units
+
+    def fake(kind, t, family="clrnet"):
+        return LoadedModel(None, "m", "", "unknown", kind, t, (32, 32), family, lambda x: x)
+
+    assert plan_units(100, fake("frame", 1), frames=5) == [[0], [25], [50], [74], [99]]
+    clips = plan_units(250, fake("clip", 5))
+    assert len(clips) == 16 and clips[0] == [0, 1, 2, 3, 4] and clips[-1][-1] == 249
+    windows = plan_units(250, fake("clip", 10, "two_branch"), clip_stride=7)
+    assert len(windows) == 3  # a window spans 64 frames: only 3 fit without overlap
+    assert windows[0] == list(range(0, 64, 7)) and windows[-1][-1] <= 249
+    assert len(plan_units(1000, fake("clip", 10, "two_branch"))) == 8
+    assert plan_units(4, fake("clip", 5)) == []
 
 
 # ----------------------------------------------------------------------------- aggregation
