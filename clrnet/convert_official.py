@@ -19,7 +19,8 @@ and 6) are full-model HDF5: a JSON ``model_config`` attribute and ``model_weight
    so their softmax index 0 is fake; ours has fake at index 1. Our P(fake) therefore equals the
    original's probability of its class 0.
 
-The converted model ends in a :class:`clrnet.models.ProvenanceTag` naming the source file.
+The converted model is named ``clrnet_official`` (``registry_name`` maps it to ``clrnet``); it
+carries no extra layer, so its head stays BN -> pooling -> Dropout -> Dense for ``clrnet.cam``.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import keras
 import numpy as np
 
 from clrnet.models.errors import WeightsError
-from clrnet.models.registry import ProvenanceTag, build_model
+from clrnet.models.registry import build_model
 
 WEIGHTED = ("ConvLSTM2D", "BatchNormalization", "Dense")
 ALLOWED = {
@@ -400,12 +401,9 @@ def convert_checkpoint(src: str | Path, out: str | Path | None = None) -> keras.
         if t.kind == "Dense":  # authors: index 0 = fake (real = 1); ours: index 1 = fake
             values = [values[0][:, ::-1], values[1][::-1]]
         layer.set_weights(values)
-    tag = ProvenanceTag(
-        trained_on="official CLRNet checkpoint (authors' labels real=1; head permuted to fake=1)",
-        source=src.name,
-        name="provenance",
-    )
-    model = keras.Model(base.inputs[0], tag(base.outputs[0]), name="clrnet")
+    # Renamed rather than tagged: a layer after the Dense would hide the pooling -> Dense head
+    # that class activation maps (clrnet.cam) look for.
+    model = keras.Model(base.inputs[0], base.outputs[0], name="clrnet_official")
     if out is not None:
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from clrnet.convert_official import ConversionError, convert_checkpoint, main
-from clrnet.models import build_clrnet, fake_probability, provenance
+from clrnet.models import build_clrnet, fake_probability, registry_name
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = {"input_shape": (3, 32, 32, 3), "repetitions": [1, 2, 1, 1], "initial_filters": 4}
@@ -184,7 +184,7 @@ def test_converted_model_reproduces_original_class0(tmp_path):
     assert out.is_file() and not list(tmp_path.glob("*.tmp.keras"))
     again = keras.models.load_model(out)
     np.testing.assert_allclose(fake_probability(again, x), p_original_class0, atol=1e-5)
-    assert provenance(again)["source"] == "103-1.00.hdf5"
+    assert again.name == "clrnet_official" and registry_name(again) == "clrnet"
 
 
 def test_hyperparameters_are_inferred(tmp_path):
@@ -279,7 +279,7 @@ def test_full_depth_official_structure_converts(tmp_path):
     src = tmp_path / "full_depth.hdf5"
     write_legacy_checkpoint(original, src, seed=11)
     model = convert_checkpoint(src)
-    assert len(model.layers) == 208  # 207 + ProvenanceTag
+    assert len(model.layers) == 207
     x = np.random.default_rng(0).random((1, 5, 240, 240, 3), dtype=np.float32)
     np.testing.assert_allclose(
         fake_probability(model, x),
