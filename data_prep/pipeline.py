@@ -541,6 +541,9 @@ def get_dataset(files_or_manifest: str | os.PathLike | Sequence[str | os.PathLik
     if frames == 1:
         single_frames, frames = True, None
     augment = training if augment is None else augment
+    methods, splits, datasets, video_ids = (
+        [v] if isinstance(v, str) else (None if v is None else list(v))
+        for v in (methods, splits, datasets, video_ids))
     deterministic = True if deterministic is None else deterministic
 
     source = files_or_manifest if isinstance(files_or_manifest, (str, os.PathLike)) else "file list"
@@ -548,7 +551,7 @@ def get_dataset(files_or_manifest: str | os.PathLike | Sequence[str | os.PathLik
     full_index = video_index(files)
     index = filter_index(full_index, methods=methods, splits=splits, datasets=datasets,
                          video_ids=video_ids)
-    what = f"split(s) {list(splits) if splits else 'any'}, methods {list(methods) if methods else 'any'}"
+    what = f"split(s) {splits or 'any'}, methods {methods or 'any'}"
     if index.empty:
         raise PipelineError(f"no clips for {what} in {len(files)} file(s)", source)
     if videos_per_domain is not None:
