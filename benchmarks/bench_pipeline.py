@@ -12,6 +12,18 @@ Usage::
 
 ``--variants`` also times the pipeline without augmentation and the bare read+decode, to show
 what limits throughput. No paper is followed; the target (>= 100 clips/s on 2 cores) is issue #4.
+
+Measured (2026-11-22, 2 shared cores with a load average of ~10 from other jobs, 5x240x240,
+batch 16, 800 clips timed; git 3ee3fff):
+
+* augmented: 72-73 clips/s wall, 139-145 clips per CPU-second of this process;
+* with ``--variants`` (load ~11-12): augmented 50 clips/s (138/CPU-s), no augmentation
+  77 clips/s (282/CPU-s), bare read+decode 267 clips/s (506/CPU-s).
+
+Profile (per clip, CPU ms): JPEG decode ~2, augmentation ~3.5 (was ~27 with
+``ImageProjectiveTransformV3`` and un-fused element-wise ops), float conversion and batching
+~1.5. On a loaded machine the wall figure is depressed; ``cores x clips_per_cpu_s`` (~280 here)
+bounds what two free cores can deliver.
 """
 
 from __future__ import annotations
