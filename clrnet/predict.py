@@ -10,16 +10,24 @@ face box, the model and the timings; ``--heatmap`` draws a timeline strip (:mod:
 What this follows and where it differs:
 
 * Default model: the MesoNet authors' MesoInception4 trained on Deepfake (Afchar et al., WIFS'18;
-  weights from ``DariusAf/MesoNet``, packaged in ``clrnet/weights``), scored on ~32 evenly spaced
-  frames (MesoNet's own video evaluation used about 30 frames per video). MesoNet cropped faces
-  with ``face_recognition`` boxes and no alignment; we use the project's MTCNN 5-point aligned
-  crops (margin 1.3) for every model, so its scores may differ from the authors' pipeline.
+  weights from ``DariusAf/MesoNet``, packaged in ``clrnet/weights``, label flip folded in so it
+  outputs P(fake)), scored on 32 evenly spaced frames (the authors' ``pipeline.py`` samples about
+  30 frames, every ``len // 30``-th). The authors cropped with ``face_recognition`` landmarks
+  (rotation by the eye-mouth angle, side 2.2 x 1.3 x max(eye-eye, eye-mouth), centred on the
+  landmarks); we use the project's MTCNN 5-point similarity crops (margin 1.3, as the training
+  crops of ``data_prep``) for every model, so scores can differ from the authors' pipeline.
+  Their video score was the fraction of frames over 0.5 (``--aggregation fraction``); ours
+  defaults to the mean.
 * Clip models (CLRNet, Tariq et al., WWW'21; DBiRNN, CNN+LSTM; the two-branch network of
   Masi et al., ECCV'20): N clips of the model's T consecutive frames spread evenly over the
   video (16 clips; 8 windows for the two-branch network). CLRNet's official code only used the
   first 80 frames (16 clips of 5) and reports clip-level results; Masi et al. take 1 frame in 7
-  at inference. Spreading clips over the whole video is ours, so a manipulation anywhere in the
-  video is sampled.
+  at inference (``--clip-stride 7``). Spreading clips over the whole video is ours, so a
+  manipulation anywhere in the video is sampled.
+* Decoding: the video is streamed once; frames before a wanted one are only ``grab()``-ed
+  (:class:`data_prep.video.VideoReader`). Seeking instead (``CAP_PROP_POS_FRAMES``) was measured
+  3x slower in CPU time on the bundled H.264 webcam video (it decodes from the previous keyframe
+  for every sample), so sampling happens before conversion and detection, not before decoding.
 * A clip is scored when at least half of its frames have a face; its face-less frames are
   filled with the nearest face crop of the same clip (ours; the papers drop such frames during
   preprocessing). A frame model scores only frames with a face.
