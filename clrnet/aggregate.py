@@ -7,10 +7,11 @@ Used by :mod:`clrnet.predict`. Choices:
   DFDC and DeepfakeBench video-level evaluations.
 * ``"median"``: robust to a few outlying clips.
 * ``"max"``: the most suspicious clip decides (a video is fake if any part is).
-* ``"fraction"``: the fraction of clips whose score is at or over the threshold, as the MesoNet
-  authors' video score (official ``DariusAf/MesoNet``: the mean of per-frame ``p > 0.5``; see
-  ``reference/models.md``). Differs only in counting a score equal to the threshold as fake.
-  The fraction is itself compared with the threshold for the verdict.
+* ``"fraction"``: the fraction of clips whose P(fake) is at or over the threshold, as the MesoNet
+  authors' video score (official ``DariusAf/MesoNet`` ``pipeline.py``: ``np.mean(p > 0.5)`` over
+  ~30 frames, where their sigmoid ``p`` is P(real) as their folders sort df = 0). Ours counts
+  frames called fake and a score equal to the threshold as fake. The fraction is itself
+  compared with the threshold for the verdict.
 
 No official file is copied; this is a few lines of NumPy.
 """
