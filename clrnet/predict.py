@@ -756,6 +756,16 @@ def _check_args(args: argparse.Namespace) -> None:
         raise PredictUsageError(f"--margin must be > 0, got {args.margin}")
     if args.resume and not args.json:
         raise PredictUsageError("--resume needs --json OUT (the file to resume from)")
+    for flag in ("json", "csv", "heatmap"):
+        out = getattr(args, flag)
+        if not out:
+            continue
+        if os.path.isdir(out):
+            raise PredictUsageError(f"--{flag} {out}: is a folder, expected a file name")
+        try:
+            Path(out).resolve().parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise PredictUsageError(f"--{flag} {out}: cannot create its folder ({exc})") from exc
 
 
 def _previous(args: argparse.Namespace, model_name: str) -> dict[str, dict[str, Any]]:
@@ -843,7 +853,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         report["videos"].append(rec)
         tqdm.write(format_line(rec, loaded.kind), file=sys.stdout)
         report["timings"]["total_s"] = round(time.perf_counter() - started, 3)
-        save()
+        try:
+            save()
+        except OSError as exc:
+            print(f"error: cannot write results ({_first_line(exc)})", file=sys.stderr)
+            return 2
     n_ok = sum(v["status"] == "ok" for v in report["videos"])
     if many:
         print(f"{n_ok} of {len(videos)} videos scored in "

@@ -223,6 +223,7 @@ def test_bad_model_file_exits_2(tmp_path, capsys):
     (["--model", "no_such_model"], "not a packaged model name"),
     (["--threshold", "1.5"], "--threshold"),
     (["--frames", "0"], "--frames"),
+    (["--json", "/"], "is a folder"),
 ])
 def test_usage_errors_exit_2(argv, needle, capsys):
     rc = main([FACE_VIDEO, *argv])
