@@ -211,6 +211,23 @@ def test_deterministic_resumable_and_c40(tmp_path: Path) -> None:
     assert (a / "manipulated_sequences/Deepfakes/c40/videos/000_001.mp4").exists()
 
 
+def test_faces_folder_is_used(tmp_path: Path) -> None:
+    from data_prep.synth.faces_source import MEDIA_DIR
+
+    faces = tmp_path / "people"
+    faces.mkdir()
+    img = cv2.imread(str(MEDIA_DIR / "astronaut.png"))
+    cv2.imwrite(str(faces / "person_a.jpg"), img)
+    cv2.imwrite(str(faces / "person_b.png"), cv2.resize(img, (400, 400)))
+    (faces / "readme.txt").write_text("ignored: not an image or video")
+    root = generate(tmp_path / "out", faces=faces, videos_per_method=4, frames=8,
+                    methods=("FaceSwap",), wild=False, progress=False)
+    meta = json.loads((root / "synth_metadata.json").read_text())
+    assert meta["sources"] == ["person_a.jpg", "person_b.png"]
+    assert {v["target_media"] for v in meta["videos"].values()} == set(meta["sources"])
+    assert len(list((root / "manipulated_sequences/FaceSwap/c23/videos").glob("*.mp4"))) == 4
+
+
 def test_poisson_blend_keeps_source_detail_and_target_boundary() -> None:
     h = w = 96
     yy, xx = np.mgrid[:h, :w]
@@ -283,12 +300,16 @@ def test_ensure_mini_benchmark_builds_once_atomically(tmp_path: Path, monkeypatc
 
 @pytest.mark.slow
 def test_default_build_time_size_adapter_and_detector(tmp_path: Path) -> None:
-    """The default tree: under 3 minutes, tens of MB, read by the adapter, learnable."""
-    t0 = time.time()
+    """The default tree: under 3 minutes, tens of MB, read by the adapter, learnable.
+
+    The time limit is on this process's CPU time (user + system, all threads): wall time on a
+    shared machine measures the neighbours, not the generator."""
+    t0, c0 = time.time(), time.process_time()
     root = ensure_mini_benchmark(tmp_path / "default", progress=False)
-    elapsed = time.time() - t0
+    wall, cpu = time.time() - t0, time.process_time() - c0
     size_mb = sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) / 2 ** 20
-    print(f"default build {elapsed:.1f} s, {size_mb:.1f} MB")
-    assert elapsed < 180
+    auc = _detector_auc(root)
+    print(f"default build: {wall:.1f} s wall, {cpu:.1f} s CPU, {size_mb:.1f} MB, AUC {auc:.3f}")
+    assert cpu < 180
     assert size_mb < 100
-    assert _detector_auc(root) > 0.65
+    assert auc > 0.65
