@@ -368,6 +368,11 @@ def fake_probability(model: keras.Model, x, batch_size: int = 16) -> np.ndarray:
 
     Raises:
         InputShapeError: ``x`` does not fit the model's input or is not in [0, 1].
+
+    Note:
+        Runs the model eagerly (no tracing). For many batches of a large model a traced or
+        compiled runner is faster after its first call (tracing a full-depth CLRNet takes tens of
+        seconds per new batch shape on CPU); see ``clrnet.inference``.
     """
     x = _check_input(model, np.asarray(x, dtype=np.float32))
     kind = output_kind(model)
