@@ -24,6 +24,7 @@ from data_prep.synth import (
     SynthError,
     ensure_mini_benchmark,
     generate,
+    is_mini_benchmark,
     layout,
     read_marker,
 )
@@ -75,6 +76,8 @@ def test_layout_files_and_readme(tree: Path) -> None:
     assert MINI_BENCHMARK_LABEL in readme and "not FaceForensics++" in readme
     assert "pseudo-identit" in readme and "CC-BY-SA-4.0" in readme
     assert read_marker(tree)["label"] == MINI_BENCHMARK_LABEL
+    assert is_mini_benchmark(tree) and is_mini_benchmark(tree / "in_the_wild")
+    assert not is_mini_benchmark(tree.parent)
 
 
 def test_splits_official_pair_format(tree: Path) -> None:
@@ -104,6 +107,8 @@ def test_ffpp_adapter_reads_generated_tree(tree: Path) -> None:
     # the pair rule: fake a_b sits in the split of original a
     split_of = {e.video_id: e.split for e in by_method["original"]}
     assert all(e.split == split_of[e.video_id.split("_")[0]] for e in by_method["Deepfakes"])
+    wild = get_adapter("folder").list_videos(tree / "in_the_wild")
+    assert {e.label for e in wild} == {0, 1} and {e.split for e in wild} == {"test"}
 
 
 def test_videos_are_real_files_with_expected_shape(tree: Path) -> None:

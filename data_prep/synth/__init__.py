@@ -15,8 +15,10 @@ from data_prep.synth.layout import (
     default_cache_dir,
     ensure_mini_benchmark,
     generate,
+    is_mini_benchmark,
     read_marker,
 )
 
 __all__ = ["ALL_METHODS", "GENERATOR_VERSION", "MINI_BENCHMARK_LABEL", "SynthError",
-           "default_cache_dir", "ensure_mini_benchmark", "generate", "read_marker"]
+           "default_cache_dir", "ensure_mini_benchmark", "generate", "is_mini_benchmark",
+           "read_marker"]

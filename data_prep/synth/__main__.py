@@ -21,7 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The command-line parser."""
     p = argparse.ArgumentParser(
         prog="python -m data_prep.synth",
-        description=f"Write the {MINI_BENCHMARK_LABEL} in the FaceForensics++ layout.")
+        description="Write the mini benchmark (synthetic stand-in, not FaceForensics++) in the "
+                    "FaceForensics++ layout.")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--faces", default=None,
                    help="folder of images/videos of real people (default: shipped media)")

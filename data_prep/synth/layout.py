@@ -351,6 +351,13 @@ def read_marker(root: str | os.PathLike) -> dict | None:
         return None
 
 
+def is_mini_benchmark(root: str | os.PathLike) -> bool:
+    """Whether ``root`` (or its parent, for a sub-folder such as ``in_the_wild``) is a generated
+    mini benchmark; reporting code then labels results with :data:`MINI_BENCHMARK_LABEL`."""
+    p = Path(root)
+    return read_marker(p) is not None or read_marker(p.parent) is not None
+
+
 def ensure_mini_benchmark(cache_dir: str | os.PathLike | None = None, *,
                           progress: bool = True) -> Path:
     """Return the default mini benchmark, building it first if it is not there yet.
