@@ -140,8 +140,8 @@ PROFILES: dict[str, Profile] = {
         clip_len=5,
         clips_per_video=2,
         video_limit=None,
-        epochs=2,
-        transfer_epochs=2,
+        epochs=3,
+        transfer_epochs=3,
         batch_size=8,
         k_videos=3,
         lr=1e-3,
@@ -922,16 +922,24 @@ def score_codes(
 ):
     """Clip scores of a model on the ``split`` videos of each domain (fakes + their reals).
 
+    The split is scored once (all domains together) and then partitioned per domain, so a real
+    video shared by several domains is scored once.
+
     Returns:
         ``{code: DataFrame(video_id, method, label, score)}``.
     """
     from clrnet import strategies
 
     model = load_model(model_path)
+    spec = data_spec(manifest, codes, (split,))
+    df = strategies.evaluate(model, spec, ctx.profile.batch_size, seed=ctx.args.seed)
     out = {}
     for code in codes:
-        spec = data_spec(manifest, [code], (split,))
-        out[code] = strategies.evaluate(model, spec, ctx.profile.batch_size, seed=ctx.args.seed)
+        methods = {m.lower() for m in domain_methods([code])}
+        part = df if not methods else df[df["method"].str.lower().isin(methods)]
+        if part.empty:
+            raise ExperimentError(f"{manifest}: no {split} clips of {code}")
+        out[code] = part.reset_index(drop=True)
     return out
 
 
