@@ -134,6 +134,21 @@ def test_mtcnn_finds_aligned_face_in_generated_frames(tree: Path) -> None:
         assert np.abs(det[0] - tmpl).max() < 30, rel
 
 
+def test_face_pipeline_extracts_faces_from_generated_videos(tree: Path) -> None:
+    """data_prep.faces reads generated videos unchanged and finds the face in every frame."""
+    from data_prep.faces import FaceExtractor
+
+    extractor = FaceExtractor(output_size=64, detect_every=FRAMES)
+    for rel in ("manipulated_sequences/FaceSwap/c23/videos/004_005.mp4",
+                "manipulated_sequences/DeepFakeDetection/c23/videos"):
+        path = tree / rel
+        if path.is_dir():
+            path = sorted(path.glob("*.mp4"))[0]
+        clips = list(extractor.extract_clips(path, [list(range(FRAMES))]))
+        assert len(clips) == 1 and all(clips[0].has_face), rel
+        assert clips[0].faces.shape == (FRAMES, 64, 64, 3)
+
+
 def test_manipulations_are_visible_and_on_the_face(tree: Path) -> None:
     """|fake - original| is far larger inside the face than outside it, for every method."""
     tmpl = template(layout.SIZE)
