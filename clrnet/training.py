@@ -503,6 +503,23 @@ def read_history(run_dir: str | os.PathLike) -> dict[str, list[float]]:
     return cols
 
 
+def _optimizer_for(opt: Any, other_strategy: bool) -> Any:
+    """The optimizer to compile with, created inside the current distribution scope.
+
+    A callable (not an optimizer) is called here. An optimizer instance made outside a
+    non-default strategy's scope cannot be used in it (Keras raises "Mixing different
+    tf.distribute.Strategy objects"), and one already used by another model cannot be reused,
+    so those are re-created from their config; custom optimizers must then return all their
+    arguments from ``get_config``.
+    """
+    if isinstance(opt, keras.optimizers.Optimizer):
+        fresh = other_strategy or getattr(opt, "built", False)
+        return opt.__class__.from_config(opt.get_config()) if fresh else opt
+    if callable(opt):
+        return opt()
+    return opt
+
+
 @dataclass
 class FitResult:
     """What :func:`fit_model` returns.
@@ -528,13 +545,6 @@ class FitResult:
     best_value: float | None = None
     stopped_early: bool = False
     seconds: float = 0.0
-
-
-def _fresh_optimizer(opt: Any) -> Any:
-    """Re-create an optimizer instance from its config (so it is built in the current scope)."""
-    if isinstance(opt, keras.optimizers.Optimizer):
-        return opt.__class__.from_config(opt.get_config())
-    return opt
 
 
 def fit_model(model_fn: Callable[[], keras.Model],
@@ -574,7 +584,8 @@ def fit_model(model_fn: Callable[[], keras.Model],
         mode: ``"auto"``, ``"min"`` or ``"max"``.
         patience: early-stopping patience in epochs (None: no early stopping).
         min_delta: smallest change counted as an improvement.
-        compile_kwargs: arguments of ``model.compile`` (optimizer, loss, metrics, ...).
+        compile_kwargs: arguments of ``model.compile`` (optimizer, loss, metrics, ...); the
+            optimizer may be a zero-argument callable, called inside the strategy's scope.
         strategy: distribution strategy (default: the current one).
         steps_per_epoch: batches per epoch (needed for infinite datasets).
         validation_steps: validation batches per epoch.
@@ -606,6 +617,7 @@ def fit_model(model_fn: Callable[[], keras.Model],
     state = read_state(run_dir) if resume else None
     ckpts = list_checkpoints(run_dir) if resume else []
     initial_epoch = 0
+    outer_strategy = strategy is not tf.distribute.get_strategy()
     with strategy.scope():
         if resume and ckpts:
             last_epoch, last_path = ckpts[-1]
@@ -624,7 +636,7 @@ def fit_model(model_fn: Callable[[], keras.Model],
             model = ensure_float32_output(model_fn())
             kwargs = dict(compile_kwargs or {})
             if "optimizer" in kwargs:
-                kwargs["optimizer"] = _fresh_optimizer(kwargs["optimizer"])
+                kwargs["optimizer"] = _optimizer_for(kwargs["optimizer"], outer_strategy)
             if kwargs or not model.compiled:
                 model.compile(**kwargs)
 

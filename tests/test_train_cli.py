@@ -116,30 +116,47 @@ def test_wrong_clip_length_for_source_model(capsys, tmp_path, fixture_data):
     assert code == 2 and str(T + 3) in line, line
 
 
+def _last_json(out: str) -> dict:
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def _train_and_resume(capsys, tmp_path, data, model_args):
-    argv = ["--data", data, *model_args, "--lr", 0.01, "--epochs", 1,
-            "--out", tmp_path / "runs", "--name", "tiny", "--quiet"]
-    code, out, err = _run(capsys, argv)
+    """Run 3 epochs straight, and 1 epoch + resume to 3: same history and final weights."""
+    common = ["--data", data, *model_args, "--lr", 0.01, "--quiet"]
+    code, out, err = _run(capsys, [*common, "--epochs", 3, "--out", tmp_path / "a"])
     assert code == 0, err
-    summary = json.loads(out.strip().splitlines()[-1])
+    straight = Path(_last_json(out)["run_dir"])
+    keras.backend.clear_session()
+    code, out, err = _run(capsys, [*common, "--epochs", 1, "--out", tmp_path / "b",
+                                   "--name", "tiny"])
+    assert code == 0, err
+    summary = _last_json(out)
     run = Path(summary["run_dir"])
-    assert summary["epochs_done"] == 1
+    assert summary["epochs_done"] == 1 and run.name.startswith("tiny-")
     args = json.loads((run / "args.json").read_text())
     assert args["lr"] == 0.01 and args["batch_size"] == 4
     assert json.loads((run / "env.json").read_text())["keras"] == keras.__version__
+    keras.backend.clear_session()
     code, out, err = _run(capsys, ["--resume", run, "--epochs", 3, "--quiet"])
     assert code == 0, err
-    summary = json.loads(out.strip().splitlines()[-1])
+    summary = _last_json(out)
     assert summary["run_dir"] == str(run) and summary["epochs_done"] == 3
-    history = (run / "history.csv").read_text().strip().splitlines()
-    assert len(history) == 4  # header + 3 epochs
-    losses = [float(r.split(",")[history[0].split(",").index("loss")]) for r in history[1:]]
+    history = (run / "history.csv").read_text()
+    assert history == (straight / "history.csv").read_text()
+    rows = history.strip().splitlines()
+    assert len(rows) == 4  # header + 3 epochs
+    losses = [float(r.split(",")[rows[0].split(",").index("loss")]) for r in rows[1:]]
     assert losses[-1] < losses[0], losses
-    assert (run / "final.keras").exists() and (run / "best.keras").exists()
+    import clrnet.models  # noqa: F401 - registers custom objects
+    resumed = keras.models.load_model(run / "final.keras").get_weights()
+    uninterrupted = keras.models.load_model(straight / "final.keras").get_weights()
+    for wa, wb in zip(resumed, uninterrupted, strict=True):
+        np.testing.assert_allclose(wa, wb, atol=1e-6)
+    assert (run / "best.keras").exists()
     return run
 
 
-def test_frame_model_trains_and_resumes(capsys, tmp_path, fixture_data):
+def test_frame_model_trains_and_resumes_like_uninterrupted(capsys, tmp_path, fixture_data):
     run = _train_and_resume(capsys, tmp_path, fixture_data,
                             ["--model", "meso4", "--methods", "Deepfakes", "--image-size", 32,
                              "--batch-size", 4])
@@ -147,7 +164,31 @@ def test_frame_model_trains_and_resumes(capsys, tmp_path, fixture_data):
 
 
 @pytest.mark.slow
-def test_tiny_clrnet_trains_and_resumes(capsys, tmp_path, fixture_data):
+def test_tiny_clrnet_trains_and_resumes_like_uninterrupted(capsys, tmp_path, fixture_data):
     _train_and_resume(capsys, tmp_path, fixture_data,
                       ["--model", "clrnet18", "--methods", "Deepfakes", "--image-size", S,
                        "--clip-len", T, *TINY, "--batch-size", 4])
+
+
+@pytest.mark.slow
+def test_merge_transfer_grid_on_fixture(capsys, tmp_path):
+    data = write_fixture(tmp_path / "rec", methods=("Deepfakes", "FaceSwap", "Face2Face"),
+                         videos=3)
+    base = ["--model", "meso4", "--data", data, "--image-size", 32, "--batch-size", 8,
+            "--epochs", 2, "--quiet"]
+    code, out, err = _run(capsys, [*base, "--strategy", "merge", "--domain", "DF=Deepfakes",
+                                   "--domain", "FS=FaceSwap", "--out", tmp_path / "m"])
+    assert code == 0, err
+    source = Path(_last_json(out)["run_dir"]) / "final.keras"
+    code, out, err = _run(capsys, [*base, "--strategy", "transfer", "--source-model", source,
+                                   "--domain", "F2F=Face2Face", "--k-videos", 2,
+                                   "--out", tmp_path / "t"])
+    assert code == 0, err
+    assert _last_json(out)["frozen_layers"] == len(keras.models.load_model(source).layers) // 2
+    code, out, err = _run(capsys, [*base, "--strategy", "grid", "--reenact", "F2F=Face2Face",
+                                   "--swap", "DF=Deepfakes", "--swap", "FS=FaceSwap",
+                                   "--k-videos", 2, "--out", tmp_path / "g"])
+    assert code == 0, err
+    result = _last_json(out)
+    assert result["pair"][0] == "F2F" and result["pair"][1] in ("DF", "FS")
+    assert (Path(result["run_dir"]) / "grid_search.csv").exists()
