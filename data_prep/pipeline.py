@@ -13,7 +13,8 @@ Order of operations (per epoch):
    *plan*: which records, how many times;
 3. parallel interleaved read of the files holding planned records (file order shuffled per
    epoch when training), keeping planned records only (repeated as planned);
-4. shuffle (training only) -- on the serialised records, before decoding;
+4. shuffle (training only) -- on the serialised records, before decoding, by permuting
+   windows of ``shuffle_buffer`` records with stateless random ops (:func:`_permute_windows`);
 5. parse, decode (only the frames kept), resize, augment (training only) in one parallel map;
 6. batch, then prefetch last.
 
@@ -23,8 +24,8 @@ serialised records before decoding. The distribution is the same, but a buffer o
 
 Reproducibility: the plan is a function of ``(seed, epoch)``; file order and shuffle seeds are
 derived from ``(seed, epoch)``; each clip's augmentation is drawn with stateless random ops
-from ``(seed, epoch, record id, copy)``, so it does not depend on read order. Evaluation order
-is deterministic and un-augmented.
+from ``(seed, epoch, record id, copy)``, so it does not depend on read order. Nothing depends
+on TensorFlow's global seed. Evaluation order is deterministic and un-augmented.
 
 Records are read sequentially and filtered (TFRecord has no random access), so a stratified
 epoch reads every window of every selected file but decodes only the planned ones.
@@ -319,6 +320,33 @@ def _decode(jpegs: tf.Tensor, length: int | None) -> tf.Tensor:
     return tf.stack([tf.io.decode_jpeg(jpegs[i], channels=3) for i in range(length)])
 
 
+def _permute_windows(ds: tf.data.Dataset, window: int, seed: tf.Tensor) -> tf.data.Dataset:
+    """Shuffle by randomly permuting consecutive windows of ``window`` elements.
+
+    Used instead of ``Dataset.shuffle``, whose order also depends on TensorFlow's global seed
+    and which cannot be traced with a tensor seed while the global seed is 0
+    (``tf.random.set_seed(0)``: ``random_seed.get_seed`` then evaluates a tensor as a Python
+    bool). The permutation of window ``i`` is a stateless function of ``(seed, i)``. Mixing is
+    comparable to a shuffle buffer of the same size (both only move elements within about one
+    buffer length); the file order, shuffled per epoch beforehand, provides the global mixing.
+
+    Args:
+        ds: the dataset.
+        window: elements per window.
+        seed: shape-[2] int64 seed.
+
+    Returns:
+        The shuffled dataset.
+    """
+    def permute(i: tf.Tensor, batch):
+        n = tf.shape(tf.nest.flatten(batch)[0])[0]
+        key = tf.random.stateless_uniform([n], seed=tf.random.experimental.stateless_fold_in(seed, i))
+        order = tf.argsort(key)
+        return tf.nest.map_structure(lambda t: tf.gather(t, order), batch)
+
+    return ds.batch(window).enumerate().map(permute).unbatch()
+
+
 class _Reader:
     """Builds the per-epoch tf.data graph for one validated index."""
 
@@ -394,8 +422,8 @@ class _Reader:
 
         ds = ds.filter(keep).map(expand).unbatch()
         if self.training and self.shuffle_buffer > 1:
-            shuffle_seed = self._epoch_seed(epoch, 21 if label is None else 22 + label)[0]
-            ds = ds.shuffle(self.shuffle_buffer, seed=shuffle_seed, reshuffle_each_iteration=False)
+            ds = _permute_windows(ds, self.shuffle_buffer,
+                                  self._epoch_seed(epoch, 21 if label is None else 22 + label))
         return ds
 
     def _load(self, epoch: tf.Tensor, gid: tf.Tensor, copy: tf.Tensor, serialized: tf.Tensor):
@@ -436,8 +464,7 @@ class _Reader:
         if self.single:
             ds = ds.map(self._split_frames).unbatch()
             if self.training and self.shuffle_buffer > 1:
-                ds = ds.shuffle(min(self.shuffle_buffer, 256),
-                                seed=self._epoch_seed(epoch, 31)[0], reshuffle_each_iteration=False)
+                ds = _permute_windows(ds, min(self.shuffle_buffer, 256), self._epoch_seed(epoch, 31))
             ds = ds.map(self._augment_frame if self.augment else self._to_float,
                         num_parallel_calls=tf.data.AUTOTUNE, deterministic=self.deterministic)
         return ds
@@ -510,7 +537,8 @@ def get_dataset(files_or_manifest: str | os.PathLike | Sequence[str | os.PathLik
         epoch: number of the (first) epoch produced.
         repeat: produce epochs ``epoch, epoch + 1, ...`` forever (each re-sampled); set
             ``steps_per_epoch`` from ``return_info``.
-        shuffle_buffer: records in the shuffle buffer (training).
+        shuffle_buffer: records per shuffle window (training); frames per window in
+            single-frame mode is ``min(shuffle_buffer, 256)``.
         deterministic: deterministic element order; None means True (reproducible epochs).
         return_meta: yield ``(x, y, meta)``, meta = ``{"video_id", "method", "clip_index",
             "dataset"}`` (per sample), for per-video aggregation.
