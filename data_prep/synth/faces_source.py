@@ -87,18 +87,49 @@ def detect_landmarks(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     return pts, np.asarray(best["box"], dtype=np.float32)
 
 
-def _read_video(path: Path, max_frames: int = MAX_VIDEO_FRAMES) -> list[np.ndarray]:
+def _keyframe_indices(n: int) -> list[int]:
+    """At most MAX_KEYFRAMES evenly spaced frame indices of an ``n``-frame video."""
+    return sorted(set(np.linspace(0, n - 1, min(n, MAX_KEYFRAMES)).round().astype(int).tolist()))
+
+
+def _read_keyframes(path: Path) -> tuple[int, dict[int, np.ndarray]]:
+    """Count the frames (up to MAX_VIDEO_FRAMES) and decode only the key frames (BGR)."""
     cap = cv2.VideoCapture(str(path))
-    frames: list[np.ndarray] = []
     try:
-        while len(frames) < max_frames:
+        n = 0
+        while n < MAX_VIDEO_FRAMES and cap.grab():
+            n += 1
+        wanted = set(_keyframe_indices(n)) if n else set()
+        cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+        frames: dict[int, np.ndarray] = {}
+        for i in range(n):
+            if not cap.grab():
+                break
+            if i in wanted:
+                ok, frame = cap.retrieve()
+                if ok:
+                    frames[i] = frame
+    finally:
+        cap.release()
+    return n, frames
+
+
+def _read_cropped(path: Path, first: int, last: int,
+                  box: tuple[int, int, int, int]) -> np.ndarray:
+    """Frames ``first..last`` cropped to ``box`` as RGB (only the crop is kept in memory)."""
+    x0, y0, x1, y1 = box
+    cap = cv2.VideoCapture(str(path))
+    out: list[np.ndarray] = []
+    try:
+        for i in range(last + 1):
             ok, frame = cap.read()
             if not ok:
                 break
-            frames.append(frame)
+            if i >= first:
+                out.append(cv2.cvtColor(frame[y0:y1, x0:x1], cv2.COLOR_BGR2RGB))
     finally:
         cap.release()
-    return frames
+    return np.stack(out)
 
 
 def _crop_box(boxes: np.ndarray, shape: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -143,25 +174,23 @@ def load_source(path: str | os.PathLike) -> FaceSource | None:
         bgr = cv2.imread(str(p), cv2.IMREAD_COLOR)
         if bgr is None:
             raise SynthError("unreadable image in face sources", p)
-        frames_bgr = [bgr]
+        n, key_frames = 1, {0: bgr}
     else:
-        frames_bgr = _read_video(p)
-        if not frames_bgr:
+        n, key_frames = _read_keyframes(p)
+        if not key_frames:
             raise SynthError("unreadable or empty video in face sources", p)
-    n = len(frames_bgr)
-    keys = sorted(set(np.linspace(0, n - 1, min(n, MAX_KEYFRAMES)).round().astype(int).tolist()))
     found_keys: list[int] = []
     found_pts: list[np.ndarray] = []
     found_boxes: list[np.ndarray] = []
-    for k in keys:
+    for k, frame in sorted(key_frames.items()):
         det = None
         if found_boxes:  # search near the last face first: far cheaper than the whole frame
-            x0, y0, x1, y1 = _crop_box(found_boxes[-1][None], frames_bgr[k].shape[:2])
-            det = detect_landmarks(cv2.cvtColor(frames_bgr[k][y0:y1, x0:x1], cv2.COLOR_BGR2RGB))
+            x0, y0, x1, y1 = _crop_box(found_boxes[-1][None], frame.shape[:2])
+            det = detect_landmarks(cv2.cvtColor(frame[y0:y1, x0:x1], cv2.COLOR_BGR2RGB))
             if det is not None:
                 det = (det[0] + [x0, y0], det[1] + [x0, y0, 0, 0])
         if det is None:
-            det = detect_landmarks(cv2.cvtColor(frames_bgr[k], cv2.COLOR_BGR2RGB))
+            det = detect_landmarks(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
         if det is not None:
             found_keys.append(k)
             found_pts.append(det[0].astype(np.float32))
@@ -172,10 +201,16 @@ def load_source(path: str | os.PathLike) -> FaceSource | None:
     # Keep only the frame range covered by detections (no extrapolated landmarks far away).
     first, last = found_keys[0], found_keys[-1]
     lms = _interpolate(found_keys, found_pts, n)[first:last + 1]
-    x0, y0, x1, y1 = _crop_box(np.stack(found_boxes), frames_bgr[0].shape[:2])
-    frames = np.stack([cv2.cvtColor(f[y0:y1, x0:x1], cv2.COLOR_BGR2RGB)
-                       for f in frames_bgr[first:last + 1]])
-    lms = lms - np.array([x0, y0], dtype=np.float32)
+    shape = next(iter(key_frames.values())).shape[:2]
+    box = _crop_box(np.stack(found_boxes), shape)
+    if n == 1:
+        x0, y0, x1, y1 = box
+        frames = cv2.cvtColor(key_frames[0][y0:y1, x0:x1], cv2.COLOR_BGR2RGB)[None]
+    else:
+        frames = _read_cropped(p, first, last, box)
+        if len(frames) < len(lms):  # the decoder delivered fewer frames the second time
+            lms = lms[:len(frames)]
+    lms = lms - np.array(box[:2], dtype=np.float32)
     src = FaceSource(name=p.name, frames=frames, landmarks=lms, is_video=len(frames) > 1)
     _MEMO[key] = src
     return src

@@ -390,6 +390,10 @@ def ensure_mini_benchmark(cache_dir: str | os.PathLike | None = None, *,
     if tmp.exists():
         shutil.rmtree(tmp)
     generate(tmp, progress=progress, **DEFAULTS)
+    done = read_marker(root)
+    if done is not None and done.get("generator_version") == GENERATOR_VERSION:
+        shutil.rmtree(tmp, ignore_errors=True)  # another process finished first: keep its tree
+        return root
     if root.exists():
         old = root.parent / f".{root.name}.old-{os.getpid()}"
         os.replace(root, old)
