@@ -198,3 +198,37 @@ def test_cli_summary_prints_counts_and_shapes(capsys):
     assert main(["--summary", "--image-size", "32", "--frames", "3", *CLI_TINY]) == 0
     out = capsys.readouterr().out
     assert "parameters: total" in out and "LoG branch: (4, 4," in out and "embedding: (16,)" in out
+
+
+MIRRORED_SCRIPT = """
+import os, sys
+os.environ["CUDA_VISIBLE_DEVICES"] = ""
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(
+    cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
+from twobranch.train import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
+def test_cli_mirrored_strategy_two_logical_cpus(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    data = _write_records(tmp_path)
+    repo = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(repo))
+    env.pop("TF_CONFIG", None)
+    args = ["--train", str(data), "--image-size", "32", "--frames", "3", "--batch-size", "4",
+            "--epochs", "1", "--verbose", "0", "--run-root", str(tmp_path / "runs"),
+            "--devices", "/cpu:0", "/cpu:1", *CLI_TINY]
+    proc = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT, *args], capture_output=True,
+                          text=True, timeout=600, env=env, cwd=repo)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_dir = next((tmp_path / "runs").iterdir())
+    assert json.loads((run_dir / "metrics.json").read_text())["replicas"] == 2
+    assert (run_dir / "scorer.keras").exists()

@@ -281,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         model = keras.models.load_model(model_path)
         saved = json.loads((run / "center.json").read_text())
         center = np.asarray(saved["center"], "float32")
-        shape = model.input.shape
+        shape = model.inputs[0].shape
         frames = int(shape[1]) if len(shape) == 5 else 1
         ds = get_dataset(args.data, 8, False, frames=frames, image_size=int(shape[-2]),
                          splits=args.splits)

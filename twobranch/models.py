@@ -479,8 +479,10 @@ def make_scorer(model: keras.Model, center, r_minus: float | None = None, r_plus
     dim = int(model.output.shape[-1])
     rm, rp = default_radii(dim)
     layer = DistanceToCenter(center, rm if r_minus is None else r_minus,
-                             rp if r_plus is None else r_plus, mode=mode, name="distance_to_center")
-    return keras.Model(model.inputs, layer(model.output), name=f"{model.name}_scorer")
+                             rp if r_plus is None else r_plus, mode=mode, dtype="float32",
+                             name="distance_to_center")
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    return keras.Model(inputs, layer(model.output), name=f"{model.name}_scorer")
 
 
 def distances(model: keras.Model, x, center, batch_size: int = 8) -> np.ndarray:

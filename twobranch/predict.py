@@ -37,7 +37,7 @@ def score_records(model, data: str, batch_size: int = 8, splits: list[str] | Non
     from data_prep.pipeline import get_dataset
     from twobranch.models import fake_score
 
-    shape = model.input.shape
+    shape = model.inputs[0].shape
     frames = int(shape[1]) if len(shape) == 5 else 1
     ds = get_dataset(data, batch_size, False, frames=frames, image_size=int(shape[-2]),
                      splits=splits, methods=methods, return_meta=True)

@@ -268,10 +268,13 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
             raise ModelFileError(f"{run_dir / 'center.json'}: centre of size {center.size}, "
                                  f"model embedding is {dim}-d")
         loss: Any = IsolationLoss(center, rm, rp)
-        metrics: list[Any] = [IsolationAUC(center, rm, rp)]
+        with strategy.scope():  # metric variables must belong to the training strategy
+            metrics: list[Any] = [IsolationAUC(center, rm, rp)]
         info.update(r_minus=rm, r_plus=rp, before=saved.get("before"))
     else:
-        loss, metrics = keras.losses.BinaryCrossentropy(), [keras.metrics.AUC(name="auc")]
+        loss = keras.losses.BinaryCrossentropy()
+        with strategy.scope():
+            metrics = [keras.metrics.AUC(name="auc")]
 
     optimizer = LayerwiseAdam(learning_rate=args.lr, l2=args.l2,
                               lr_rules=None if args.no_ft else paper_lr_rules())
