@@ -208,7 +208,6 @@ def load_model(spec: str) -> LoadedModel:
         fake_probability,
         load_pretrained,
         model_kind,
-        output_kind,
         provenance,
         registry_name,
     )
@@ -253,12 +252,11 @@ def load_model(spec: str) -> LoadedModel:
         t = int(defaults.get("clip_length") or (10 if family == "two_branch" else 5))
         notes.append(f"model accepts any clip length; using {t} frames")
 
-    # All of a video's crops go in one call; these batch sizes only bound peak memory
+    # All of a video's crops go in one fake_probability call; its batch size bounds peak memory
     # (MesoInception4 at 256x256: batch 16 vs 32 costs the same CPU time, ~75 MB less RSS).
     batch = 16 if kind == "frame" else 4
     width = model.outputs[0].shape[-1]
     if width in (1, 2):
-        output_kind(model)
 
         def score(x: np.ndarray, _m=model) -> np.ndarray:
             return fake_probability(_m, x, batch_size=batch)
