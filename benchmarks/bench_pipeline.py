@@ -13,12 +13,13 @@ Usage::
 ``--variants`` also times the pipeline without augmentation and the bare read+decode, to show
 what limits throughput. No paper is followed; the target (>= 100 clips/s on 2 cores) is issue #4.
 
-Measured (2026-11-22, 2 shared cores with a load average of ~10 from other jobs, 5x240x240,
-batch 16, 800 clips timed; git 3ee3fff):
+Measured (2026-11-22, 2 cores shared with other jobs, load average 8-12, 5x240x240, batch 16,
+800 clips timed):
 
-* augmented: 72-73 clips/s wall, 139-145 clips per CPU-second of this process;
-* with ``--variants`` (load ~11-12): augmented 50 clips/s (138/CPU-s), no augmentation
-  77 clips/s (282/CPU-s), bare read+decode 267 clips/s (506/CPU-s).
+* git 3ee3fff, default run: augmented 72-73 clips/s wall, 139-145 clips per CPU-second;
+* git 73bde01, ``--variants`` (load ~9): augmented 86 clips/s (140/CPU-s), augmented without
+  XLA 25 clips/s (62/CPU-s), no augmentation 245 clips/s (302/CPU-s), bare read+decode
+  656 clips/s (556/CPU-s).
 
 Profile (per clip, CPU ms): JPEG decode ~2, augmentation ~3.5 (was ~27 with
 ``ImageProjectiveTransformV3`` and un-fused element-wise ops), float conversion and batching
