@@ -5,4 +5,5 @@ Importing the package imports :mod:`clrnet.models`, which registers every custom
 ``keras.models.load_model``.
 """
 
+import data_prep  # noqa: F401  (imports TensorFlow quietly first)
 from clrnet import models  # noqa: F401  (registers serializable objects)

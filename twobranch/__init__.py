@@ -16,4 +16,5 @@ IsolationLoss, IsolationAUC, the layer-wise optimizers), so saved ``.keras`` fil
 ``keras.models.load_model``.
 """
 
+import data_prep  # noqa: F401  (imports TensorFlow quietly first)
 from twobranch import layers, losses, optim  # noqa: F401 - registration side effects
