@@ -88,6 +88,13 @@ def _feature_tensor(model: keras.Model, layer: str | None) -> keras.KerasTensor:
     raise CamError(f"model {model.name!r} has no spatial feature map for Grad-CAM")
 
 
+def _single_input(model: keras.Model):
+    """The model's input tensor (sub-models then take a plain array, without a warning)."""
+    if len(model.inputs) != 1:
+        raise CamError(f"model {model.name!r} has {len(model.inputs)} inputs; CAM needs one")
+    return model.inputs[0]
+
+
 def _class_index(model: keras.Model, class_index: int | None) -> int:
     width = model.outputs[0].shape[-1]
     if class_index is None:
@@ -160,13 +167,13 @@ def class_activation_maps(model: keras.Model, clip: np.ndarray, *, method: str =
             raise CamError(f"model {model.name!r} has no global-average-pooling → Dense head; "
                            "use method='gradcam'")
         feats, dense = head
-        fmap = keras.Model(model.inputs, feats)(batch, training=False)
+        fmap = keras.Model(_single_input(model), feats)(batch, training=False)
         fmap = np.asarray(keras.ops.convert_to_numpy(fmap), dtype=np.float64)
         kernel = np.asarray(dense.get_weights()[0], dtype=np.float64)[:, c]
         maps = fmap @ kernel  # (B, [T,] h, w)
     elif method == "gradcam":
         feats = _feature_tensor(model, layer)
-        sub = keras.Model(model.inputs, [feats, model.outputs[0]])
+        sub = keras.Model(_single_input(model), [feats, model.outputs[0]])
         x = tf.convert_to_tensor(batch)
         with tf.GradientTape() as tape:
             fmap, out = sub(x, training=False)

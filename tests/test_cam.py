@@ -57,7 +57,7 @@ def test_cam_identity_with_tiny_clrnet():
     feats, dense = cam.find_cam_head(model)
     assert feats.shape[1:4] == (T, *raw.shape[1:])
     # mean over (T, h, w) of the raw CAM = the fake-class logit minus its bias (GAP is linear)
-    pooled = keras.Model(model.inputs, dense.input)(clip[None], training=False)
+    pooled = keras.Model(model.inputs[0], dense.input)(clip[None], training=False)
     kernel, bias = dense.get_weights()
     logit = float(np.asarray(pooled)[0] @ kernel[:, 1])
     assert raw.mean() == pytest.approx(logit, rel=1e-4, abs=1e-5)
