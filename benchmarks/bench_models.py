@@ -10,13 +10,15 @@ Subjects (one JSON line per measurement, each with :func:`benchmarks.common.mach
   ``fused_jit`` (+ XLA), ``bf16`` (fused, bfloat16), ``bf16_jit``. Each row also gives the largest
   |P(fake) - P(fake) of keras| on the timed input (``--head-scale`` multiplies the random head so
   that P(fake) spreads over [0, 1] instead of sitting at 0.5).
-* ``profile``: per-layer time of the fused CLRNet-50 (each layer run alone, compiled, on its real
-  input), grouped by layer type, with analytic GFLOP and GFLOP/s for ConvLSTM layers.
+* ``profile``: per-layer CPU seconds of the fused CLRNet-50 (each layer run alone, compiled, on its
+  real input), grouped by layer type, with analytic GFLOP and GFLOP per CPU second for ConvLSTM
+  layers (CPU seconds so that the profile holds on a shared machine).
 * ``train``: seconds per training step (Adam, BCE) of a tiny CLRNet on random data, plain
   ``ConvLSTM2D`` vs :class:`clrnet.inference.FusedConvLSTM2D`, float32 and mixed_bfloat16.
 
-Timings: one warm-up call, then ``--iters`` timed calls; the median is reported with the load
-average before and after (the 2-core development machine is shared).
+Timings: one warm-up call, then ``--iters`` timed calls; the median wall time and the median
+process CPU time (all threads) are reported with the load average before and after (the 2-core
+development machine is shared: CPU seconds are the steadier number there).
 
 Usage::
 
@@ -49,22 +51,27 @@ MODES = {
 }
 
 
-def timed(fn: Callable[[], object], iters: int) -> tuple[float, list[float]]:
+def timed(fn: Callable[[], object], iters: int, cpu: list | None = None) -> tuple[float, list[float]]:
     """Run ``fn`` once to warm up, then ``iters`` times.
 
     Args:
         fn: the call to time.
         iters: timed repetitions.
+        cpu: when given, receives the process CPU seconds (all threads) of each timed call;
+            on a shared machine CPU seconds are far less disturbed by other processes than wall
+            time (on an idle machine wall ~= CPU / cores used).
 
     Returns:
-        ``(median seconds, all timings)``.
+        ``(median wall seconds, all wall timings)``.
     """
     fn()
     times = []
     for _ in range(iters):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
+        if cpu is not None:
+            cpu.append(time.process_time() - c0)
     return statistics.median(times), times
 
 
@@ -143,10 +150,12 @@ def run_inference(args: argparse.Namespace) -> None:
             first_s = time.perf_counter() - t0
             if mode == "keras":
                 ref = p
-            med, times = timed(lambda fn=fn, x=x: fn(x), args.iters)
+            cpu: list[float] = []
+            med, times = timed(lambda fn=fn, x=x: fn(x), args.iters, cpu)
             emit({
                 "benchmark": "inference", "model": args.model, "input": list(shape),
                 "mode": mode, "batch": batch, "s_per_clip": round(med / batch, 4),
+                "cpu_s_per_clip": round(statistics.median(cpu) / batch, 4),
                 "s_per_batch": round(med, 3), "times_s": [round(t, 3) for t in times],
                 "setup_s": round(setup_s, 2), "first_call_s": round(first_s, 2),
                 "max_abs_dp_vs_keras": None if ref is None else float(np.abs(p - ref).max()),
@@ -178,7 +187,7 @@ def convlstm_gflop(layer, out_shape, steps: int, batch: int) -> tuple[float, flo
 
 
 def run_profile(args: argparse.Namespace) -> None:
-    """Per-layer time of the fused model (each layer compiled alone, on its real input)."""
+    """Per-layer CPU seconds of the fused model (each layer compiled alone, on its real input)."""
     import keras
     import numpy as np
     import tensorflow as tf
@@ -202,30 +211,32 @@ def run_profile(args: argparse.Namespace) -> None:
         ins = [values[id(t)] for t in node.input_tensors]
         arg = ins[0] if len(ins) == 1 else ins
         fn = tf.function(lambda a, layer=layer: layer(a, training=False))
-        med, _ = timed(lambda fn=fn, arg=arg: [o.numpy() for o in tf.nest.flatten(fn(arg))],
-                       args.iters)
+        cpu: list[float] = []
+        timed(lambda fn=fn, arg=arg: [o.numpy() for o in tf.nest.flatten(fn(arg))],
+              args.iters, cpu)
+        med = statistics.median(cpu)
         out = fn(arg)
         for t, v in zip(node.output_tensors, tf.nest.flatten(out), strict=True):
             values[id(t)] = v
         kind = type(layer).__name__
-        g = groups.setdefault(kind, {"layers": 0, "s": 0.0, "gflop": 0.0})
+        g = groups.setdefault(kind, {"layers": 0, "cpu_s": 0.0, "gflop": 0.0})
         g["layers"] += 1
-        g["s"] += med
-        row = {"layer": layer.name, "type": kind, "s": round(med, 4)}
+        g["cpu_s"] += med
+        row = {"layer": layer.name, "type": kind, "cpu_s": round(med, 4)}
         if hasattr(layer, "cell"):
             gi, gr = convlstm_gflop(layer, out.shape, shape[0], batch)
             g["gflop"] += gi + gr
             row.update(gflop_input=round(gi, 2), gflop_recurrent=round(gr, 2),
-                       gflops_per_s=round((gi + gr) / med, 1))
+                       gflop_per_cpu_s=round((gi + gr) / med, 1))
         rows.append(row)
-    total = sum(g["s"] for g in groups.values())
+    total = sum(g["cpu_s"] for g in groups.values())
     for g in groups.values():
-        g["share"] = round(g["s"] / total, 3)
-        g["s"] = round(g["s"], 3)
+        g["share"] = round(g["cpu_s"] / total, 3)
+        g["cpu_s"] = round(g["cpu_s"], 3)
         g["gflop"] = round(g["gflop"], 1)
-    slowest = sorted(rows, key=lambda r: r["s"], reverse=True)[: args.top]
+    slowest = sorted(rows, key=lambda r: r["cpu_s"], reverse=True)[: args.top]
     emit({"benchmark": "profile", "model": args.model, "precision": precision, "batch": batch,
-          "sum_of_layers_s": round(total, 3), "s_per_clip": round(total / batch, 4),
+          "sum_of_layers_cpu_s": round(total, 3), "cpu_s_per_clip": round(total / batch, 4),
           "by_type": groups, "slowest_layers": slowest,
           "wall_s": round(time.perf_counter() - t_all, 1),
           "load_after": round(os.getloadavg()[0], 2)}, args.out)
@@ -253,10 +264,12 @@ def run_train(args: argparse.Namespace) -> None:
                 model = fuse_convlstm(model)
             model.compile(keras.optimizers.Adam(5e-5), loss_for(model))
             keras.mixed_precision.set_global_policy("float32")
-            med, times = timed(lambda m=model: m.train_on_batch(x, y), args.iters)
+            cpu: list[float] = []
+            med, times = timed(lambda m=model: m.train_on_batch(x, y), args.iters, cpu)
             emit({"benchmark": "train_step", "model": "clrnet tiny (1,1,1,1) x16",
                   "input": list(shape), "batch": args.train_batch, "precision": precision,
                   "convlstm": "fused" if fused else "keras", "s_per_step": round(med, 4),
+                  "cpu_s_per_step": round(statistics.median(cpu), 4),
                   "times_s": [round(t, 4) for t in times],
                   "load_after": round(os.getloadavg()[0], 2)}, args.out)
 

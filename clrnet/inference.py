@@ -133,30 +133,60 @@ def fused_convlstm_sequence(cell, sequences, return_sequences: bool = True):
     return ops.cast(out, frames.dtype)
 
 
+_FUSED_ENTRY = {"module": "clrnet.inference", "class_name": "FusedConvLSTM2D",
+                "registered_name": "deepfake_repro>FusedConvLSTM2D"}
+
+
 def _has_convlstm(model: keras.Model) -> bool:
     return any(type(layer) is keras.layers.ConvLSTM2D for layer in model.layers)
 
 
-def _clone(model: keras.Model, make_layer: Callable[[keras.layers.Layer], keras.layers.Layer]):
-    """Clone a functional model layer by layer and copy its weights.
+def _rewrite(obj: Any, fuse: bool, policy: str | None, keep: set[str]) -> Any:
+    """Walk a serialized Keras object: swap ConvLSTM2D for the fused layer, set dtype policies.
 
     Args:
-        model: functional model.
-        make_layer: layer -> new (unbuilt) layer with the same variables.
+        obj: output of ``keras.saving.serialize_keras_object`` (or a part of it).
+        fuse: replace ``ConvLSTM2D`` entries by :class:`FusedConvLSTM2D` (same config).
+        policy: dtype policy for every layer except input layers and those named in ``keep``
+            (the outputs); None keeps every layer's policy. Nested models
+            (``TimeDistributed(encoder)``) are walked too.
+        keep: layer names whose policy is kept.
 
     Returns:
-        The clone, with ``model``'s weights.
+        The rewritten copy.
+    """
+    if isinstance(obj, list):
+        return [_rewrite(v, fuse, policy, keep) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    out = {k: _rewrite(v, fuse, policy, keep) for k, v in obj.items()}
+    if fuse and out.get("class_name") == "ConvLSTM2D" and out.get("module") == "keras.layers":
+        out.update(_FUSED_ENTRY)
+    config = out.get("config")
+    if (policy is not None and isinstance(config, dict) and "dtype" in config
+            and "class_name" in out
+            and out.get("class_name") not in ("InputLayer", "DTypePolicy")
+            and config.get("name") not in keep):
+        config["dtype"] = policy
+    return out
+
+
+def _clone(model: keras.Model, fuse: bool, policy: str | None) -> keras.Model:
+    """Rebuild ``model`` from its config with :func:`_rewrite` applied; copy the weights.
 
     Raises:
-        InferenceError: ``model`` is not functional or its weights do not carry over.
+        InferenceError: ``model`` is not functional or does not round-trip through its config.
     """
-    if not isinstance(model, keras.Model) or not hasattr(model, "inputs") or not model.inputs:
+    if not isinstance(model, keras.Model) or not getattr(model, "inputs", None):
         raise InferenceError(f"model {getattr(model, 'name', model)!r} is not a functional model")
+    keep = {t._keras_history[0].name for t in model.outputs}
+    config = _rewrite(keras.saving.serialize_keras_object(model), fuse, policy, keep)
     try:
-        clone = keras.models.clone_model(model, clone_function=make_layer)
+        clone = keras.saving.deserialize_keras_object(config)
         clone.set_weights(model.get_weights())
     except (ValueError, TypeError) as exc:
-        raise InferenceError(f"cannot clone model {model.name!r} for fast inference: {exc}") from exc
+        raise InferenceError(f"cannot rebuild model {model.name!r} for fast inference "
+                             f"({policy or 'float32'}): {exc}") from exc
     return clone
 
 
@@ -168,58 +198,28 @@ def fuse_convlstm(model: keras.Model) -> keras.Model:
 
     Returns:
         The clone with the same weights, or ``model`` itself when it has no ConvLSTM2D.
+
+    Raises:
+        InferenceError: the model cannot be rebuilt from its config.
     """
-    if not _has_convlstm(model):
-        return model
-
-    def make(layer):
-        if type(layer) is keras.layers.ConvLSTM2D:
-            return FusedConvLSTM2D.from_config(layer.get_config())
-        return layer.__class__.from_config(layer.get_config())
-
-    return _clone(model, make)
+    return _clone(model, True, None) if _has_convlstm(model) else model
 
 
-def _set_policy(obj: Any, policy: str, keep: set[str]) -> Any:
-    """Walk a serialized Keras object and set every layer's dtype policy to ``policy``.
-
-    Layers named in ``keep`` (the outputs) and input layers keep theirs. Nested models
-    (``TimeDistributed(encoder)``) are walked too.
-    """
-    if isinstance(obj, list):
-        return [_set_policy(v, policy, keep) for v in obj]
-    if not isinstance(obj, dict):
-        return obj
-    out = {k: _set_policy(v, policy, keep) for k, v in obj.items()}
-    config = out.get("config")
-    if (isinstance(config, dict) and "dtype" in config
-            and out.get("class_name") not in ("InputLayer", "DTypePolicy")
-            and config.get("name") not in keep):
-        config["dtype"] = policy
-    return out
-
-
-def cast_model(model: keras.Model, policy: str) -> keras.Model:
+def cast_model(model: keras.Model, policy: str, fuse: bool = False) -> keras.Model:
     """Clone ``model`` with a dtype policy on every layer but its output layers (kept float32).
 
     Args:
         model: functional model (nested models included).
         policy: ``"mixed_bfloat16"``, ``"mixed_float16"``, ``"bfloat16"`` ...
+        fuse: also replace ``ConvLSTM2D`` by :class:`FusedConvLSTM2D` (same single rebuild).
 
     Returns:
         The clone with the same weights (variables float32, cast on use for mixed policies).
 
     Raises:
-        InferenceError: the model does not round-trip through its config.
+        InferenceError: the model cannot be rebuilt from its config.
     """
-    keep = {t._keras_history[0].name for t in model.outputs}
-    config = _set_policy(keras.saving.serialize_keras_object(model), policy, keep)
-    try:
-        clone = keras.saving.deserialize_keras_object(config)
-        clone.set_weights(model.get_weights())
-    except (ValueError, TypeError) as exc:
-        raise InferenceError(f"cannot cast model {model.name!r} to {policy}: {exc}") from exc
-    return clone
+    return _clone(model, fuse, policy)
 
 
 def resolve_precision(precision: str) -> str:
@@ -263,10 +263,10 @@ def fast_model(model: keras.Model, precision: str = "float32", fuse: bool = True
     Returns:
         A model with ``model``'s weights (``model`` itself for float32 without ConvLSTM).
     """
-    out = fuse_convlstm(model) if fuse else model
-    if precision != "float32":
-        out = cast_model(out, "mixed_bfloat16" if precision == "bfloat16" else "mixed_float16")
-    return out
+    if precision == "float32":
+        return fuse_convlstm(model) if fuse else model
+    policy = "mixed_bfloat16" if precision == "bfloat16" else "mixed_float16"
+    return cast_model(model, policy, fuse=fuse and _has_convlstm(model))
 
 
 def make_predict_fn(
