@@ -234,13 +234,7 @@ def build_for_data(model_name: str, hp: HParams) -> keras.Model:
         s = int(hp.image_size)
         clip = hp.clip_len if hp.clip_len and hp.clip_len > 1 else None
         overrides["input_shape"] = (clip, s, s, 3) if clip else (s, s, 3)
-    try:
-        return _registry().build_model(model_name, **overrides)
-    except TypeError as exc:
-        if "input_shape" in overrides and "input_shape" not in str(exc):
-            raise
-        overrides.pop("input_shape", None)
-        return _registry().build_model(model_name, **overrides)
+    return _registry().build_model(model_name, **overrides)
 
 
 def data_shape_for(model: keras.Model) -> tuple[int | None, int | None]:
@@ -356,11 +350,20 @@ def make_dataset(data: Data | Sequence[DataSpec], hp: HParams, model: keras.Mode
     if not training:
         ds = _call_get_dataset(files, hp.batch_size, False, **kwargs)
         return ds if return_meta else ds.map(convert)
-    _, info = _call_get_dataset(files, hp.batch_size, True, return_info=True, **kwargs)
+    # building a pipeline reads every record's metadata once, so epoch 0 (a fresh run) reuses
+    # the dataset made here for the epoch count
+    first, info = _call_get_dataset(files, hp.batch_size, True, return_info=True,
+                                    **{**kwargs, "epoch": 0})
     if hp.steps_per_epoch is None:
         hp.steps_per_epoch = int(info["steps_per_epoch"])
-    return lambda epoch: _call_get_dataset(files, hp.batch_size, True,
-                                           **{**kwargs, "epoch": epoch}).map(convert)
+    first = first.map(convert)
+
+    def from_epoch(epoch: int) -> tf.data.Dataset:
+        if epoch == 0:
+            return first
+        return _call_get_dataset(files, hp.batch_size, True,
+                                 **{**kwargs, "epoch": epoch}).map(convert)
+    return from_epoch
 
 
 def _first_dataset(data: tf.data.Dataset | Callable[[int], tf.data.Dataset]) -> tf.data.Dataset:

@@ -169,6 +169,9 @@ def resolve_args(ns: argparse.Namespace) -> dict[str, Any]:
         raise ConfigError("--model is required")
     if not args.get("data"):
         raise ConfigError("--data is required")
+    if str(args["val_split"]).lower() == "test":
+        raise ConfigError("--val-split test: the best model is chosen on validation data, never "
+                          "on the test split")
     strategy = args["strategy"]
     if strategy in ("merge", "transfer") and not args.get("domain"):
         raise ConfigError(f"--strategy {strategy} needs at least one --domain NAME=METHOD")

@@ -85,6 +85,9 @@ def test_bad_data_errors(capsys, tmp_path, fixture_data):
                                  "--source-model", tmp_path / "missing.keras"])
     assert code == 2 and "missing.keras" in _one_error_line(err)
     code, _, err = _run(capsys, ["--model", "clrnet18", "--data", fixture_data,
+                                 "--val-split", "test"])
+    assert code == 2 and "never on the test split" in _one_error_line(err)
+    code, _, err = _run(capsys, ["--model", "clrnet18", "--data", fixture_data,
                                  "--precision", "mixed_float16", "--out", tmp_path / "runs"])
     if not __import__("tensorflow").config.list_physical_devices("GPU"):
         assert code == 2 and "needs a GPU" in _one_error_line(err)
