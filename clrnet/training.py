@@ -30,7 +30,7 @@ plus the dropout seed-generator states, which Keras 3.15 does *not* store in ``.
 (they are re-seeded when the model is rebuilt), so they are kept in ``state.json``; then it
 continues with ``initial_epoch``. A run resumed mid-way then ends where an uninterrupted one does,
 provided the training data of each epoch does not depend on how many epochs the input
-pipeline has already produced: pass ``train_data`` as a callable ``f(initial_epoch) ->
+pipeline has already produced: pass ``train_ds`` as a callable ``f(initial_epoch) ->
 tf.data.Dataset`` for pipelines whose order is a function of (seed, epoch).
 """
 
@@ -548,8 +548,8 @@ class FitResult:
 
 
 def fit_model(model_fn: Callable[[], keras.Model],
-              train_data: tf.data.Dataset | Callable[[int], tf.data.Dataset],
-              val_data: tf.data.Dataset | None,
+              train_ds: tf.data.Dataset | Callable[[int], tf.data.Dataset],
+              val_ds: tf.data.Dataset | None,
               run_dir: str | os.PathLike,
               *,
               epochs: int,
@@ -572,14 +572,14 @@ def fit_model(model_fn: Callable[[], keras.Model],
 
     Args:
         model_fn: builds the (uncompiled) model; called inside ``strategy.scope()``.
-        train_data: a ``tf.data.Dataset`` of ``(x, y)`` or ``(x, y, sample_weight)``, or a
+        train_ds: a ``tf.data.Dataset`` of ``(x, y)`` or ``(x, y, sample_weight)``, or a
             callable ``f(initial_epoch)`` returning one (for pipelines whose per-epoch order
             must continue correctly after a resume).
-        val_data: validation dataset (never the test set), or None.
+        val_ds: validation dataset (never the test set), or None.
         run_dir: the run folder (see :func:`make_run_dir`).
         epochs: total number of epochs of the run (not "more epochs" on resume).
         resume: continue from the newest checkpoint in ``run_dir`` (fresh start if none).
-        monitor: value deciding ``best.keras`` and early stopping; without ``val_data`` a
+        monitor: value deciding ``best.keras`` and early stopping; without ``val_ds`` a
             ``val_*`` monitor falls back to the training value of the same name.
         mode: ``"auto"``, ``"min"`` or ``"max"``.
         patience: early-stopping patience in epochs (None: no early stopping).
@@ -608,7 +608,7 @@ def fit_model(model_fn: Callable[[], keras.Model],
     run_dir = Path(run_dir)
     (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
     strategy = strategy or tf.distribute.get_strategy()
-    if val_data is None and monitor.startswith("val_"):
+    if val_ds is None and monitor.startswith("val_"):
         monitor = monitor[4:]
     mode = monitor_mode(monitor, mode)
     if seed is not None:
@@ -656,8 +656,8 @@ def fit_model(model_fn: Callable[[], keras.Model],
 
     already_done = ckpt_cb.stopped_early or initial_epoch >= epochs
     if not already_done:
-        data = train_data(initial_epoch) if callable(train_data) else train_data
-        model.fit(data, validation_data=val_data, epochs=epochs, initial_epoch=initial_epoch,
+        data = train_ds(initial_epoch) if callable(train_ds) else train_ds
+        model.fit(data, validation_data=val_ds, epochs=epochs, initial_epoch=initial_epoch,
                   steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
                   class_weight=dict(class_weight) if class_weight else None,
                   callbacks=callbacks, verbose=verbose, shuffle=False)
