@@ -48,6 +48,7 @@ import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
+from tqdm.auto import tqdm
 
 from clrnet import training
 from clrnet.errors import ConfigError, EmptyDatasetError, InputShapeError, WeightsMismatchError
@@ -788,27 +789,28 @@ def restricted_grid_search(model_name: str, reenactment_domains: Mapping[str, Da
         return sources[name]
 
     rows, candidates = [], []
-    for i, data_i in reenactment_domains.items():
-        for j, data_j in swap_domains.items():
-            (s_name, s_data), (t_name, t_data) = ((i, data_i), (j, data_j))
-            if transfer_source == "swap":
-                (s_name, s_data), (t_name, t_data) = (t_name, t_data), (s_name, s_data)
-            src_path = source_model(s_name, s_data)
-            t = train_transfer(src_path, {t_name: t_data}, val,
-                               run_dir / f"transfer-{s_name}-to-{t_name}", k_videos=k_videos,
-                               freeze=freeze, top_k_layers=top_k_layers, strategy=strategy, **hp)
-            t_score = score_frame(evaluate(t.model, val, batch_size, seed=hp.get("seed", 0)),
-                                  metric)
-            m = train_merge(model_name, {i: data_i, j: data_j}, val,
-                            run_dir / f"merge-{i}-{j}", strategy=strategy, **hp)
-            m_score = score_frame(evaluate(m.model, val, batch_size, seed=hp.get("seed", 0)),
-                                  metric)
-            rows += [{"reenactment": i, "swap": j, "strategy": "transfer", metric: t_score,
-                      "run_dir": str(t.run_dir)},
-                     {"reenactment": i, "swap": j, "strategy": "merge", metric: m_score,
-                      "run_dir": str(m.run_dir)}]
-            better = ("transfer", t, t_score) if t_score > m_score else ("merge", m, m_score)
-            candidates.append(((i, j), *better))
+    pairs = [(i, j) for i in reenactment_domains for j in swap_domains]
+    for i, j in tqdm(pairs, desc="restricted grid search", unit="pair"):
+        data_i, data_j = reenactment_domains[i], swap_domains[j]
+        (s_name, s_data), (t_name, t_data) = ((i, data_i), (j, data_j))
+        if transfer_source == "swap":
+            (s_name, s_data), (t_name, t_data) = (t_name, t_data), (s_name, s_data)
+        src_path = source_model(s_name, s_data)
+        t = train_transfer(src_path, {t_name: t_data}, val,
+                           run_dir / f"transfer-{s_name}-to-{t_name}", k_videos=k_videos,
+                           freeze=freeze, top_k_layers=top_k_layers, strategy=strategy, **hp)
+        t_score = score_frame(evaluate(t.model, val, batch_size, seed=hp.get("seed", 0)),
+                              metric)
+        m = train_merge(model_name, {i: data_i, j: data_j}, val,
+                        run_dir / f"merge-{i}-{j}", strategy=strategy, **hp)
+        m_score = score_frame(evaluate(m.model, val, batch_size, seed=hp.get("seed", 0)),
+                              metric)
+        rows += [{"reenactment": i, "swap": j, "strategy": "transfer", metric: t_score,
+                  "run_dir": str(t.run_dir)},
+                 {"reenactment": i, "swap": j, "strategy": "merge", metric: m_score,
+                  "run_dir": str(m.run_dir)}]
+        better = ("transfer", t, t_score) if t_score > m_score else ("merge", m, m_score)
+        candidates.append(((i, j), *better))
     best = max(candidates, key=lambda c: c[3])
     table = pd.DataFrame(rows)
     table["chosen"] = [(r["reenactment"], r["swap"]) == best[0] and r["strategy"] == best[1]
