@@ -27,10 +27,12 @@ import argparse
 import json
 import subprocess
 import sys
+import tempfile
+import threading
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import REPO, machine_info  # noqa: E402
+from benchmarks.common import REPO, machine_info, quiet_tf  # noqa: E402
 
 #: subject -> (script module, full arguments, --quick arguments)
 SUBJECTS: dict[str, tuple[str, list[str], list[str]]] = {
@@ -68,44 +70,58 @@ def subject_command(subject: str, quick: bool = False) -> list[str]:
     return [sys.executable, "-m", module, *(small if quick else full)]
 
 
-def run_subject(subject: str, quick: bool = False, timeout: float | None = None) -> list[dict]:
-    """Run one subject's script and collect its JSON-object lines.
+def iter_subject(subject: str, quick: bool = False, timeout: float | None = None):
+    """Run one subject's script and yield its JSON-object lines as they are printed.
 
     Args:
         subject: a key of :data:`SUBJECTS`.
         quick: smoke-run arguments.
         timeout: seconds before the script is stopped (None = no limit).
 
-    Returns:
-        The rows, each with ``"subject"`` and the machine facts added; one ``"error"`` row when
-        the script failed or printed no row.
+    Yields:
+        Rows, each with ``"subject"`` and the machine facts added where the script has not
+        recorded them; last, one ``"error"`` row when the script failed or printed no row.
     """
     cmd = subject_command(subject, quick)
     env_machine = machine_info()
-    rows: list[dict] = []
-    try:
-        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
-        stdout, stderr, rc = proc.stdout, proc.stderr, proc.returncode
-    except subprocess.TimeoutExpired as exc:
-        stdout = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-        stderr, rc = f"timed out after {timeout:g} s", -1
-    for line in stdout.splitlines():
-        line = line.strip()
-        if not line.startswith("{"):
-            continue
+    n_rows = 0
+    with tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=err, text=True)
+        timer = threading.Timer(timeout, proc.kill) if timeout else None
+        if timer:
+            timer.start()
         try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(row, dict):
-            rows.append({"subject": subject, **{k: v for k, v in env_machine.items()
-                                                if k not in row}, **row})
-    if rc != 0 or not rows:
-        lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
+            for line in proc.stdout:
+                line = line.strip()
+                if not line.startswith("{"):
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(row, dict):
+                    n_rows += 1
+                    yield {"subject": subject,
+                           **{k: v for k, v in env_machine.items() if k not in row}, **row}
+            rc = proc.wait()
+        finally:
+            if timer:
+                timer.cancel()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        err.seek(0)
+        lines = [ln.strip() for ln in err.read().splitlines() if ln.strip()]
+    if rc != 0 or not n_rows:
         errs = [ln for ln in lines if ln.startswith("error")] or lines[-1:] or ["no output"]
-        rows.append({"subject": subject, "error": f"exit {rc}: {errs[-1].strip()}",
-                     "command": " ".join(cmd[1:]), **env_machine})
-    return rows
+        why = "killed (timeout?)" if rc < 0 else errs[-1]
+        yield {"subject": subject, "error": f"exit {rc}: {why}", "command": " ".join(cmd[1:]),
+               **env_machine}
+
+
+def run_subject(subject: str, quick: bool = False, timeout: float | None = None) -> list[dict]:
+    """All rows of :func:`iter_subject` as a list."""
+    return list(iter_subject(subject, quick, timeout))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -124,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the chosen subjects; print one JSON line per measurement."""
     args = build_parser().parse_args(argv)
+    quiet_tf()
     unknown = [s for s in args.subjects if s not in SUBJECTS]
     if unknown:
         print(f"error: unknown benchmark subject(s) {', '.join(unknown)}; "
@@ -136,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     failed = False
     for subject in subjects:
-        for row in run_subject(subject, args.quick, args.timeout):
+        for row in iter_subject(subject, args.quick, args.timeout):
             failed |= "error" in row
             line = json.dumps(row)
             print(line, flush=True)

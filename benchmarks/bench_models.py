@@ -186,24 +186,24 @@ def convlstm_gflop(layer, out_shape, steps: int, batch: int) -> tuple[float, flo
     return inp / 1e9, rec / 1e9
 
 
-def run_profile(args: argparse.Namespace) -> None:
-    """Per-layer CPU seconds of the fused model (each layer compiled alone, on its real input)."""
+def profile_layers(model, x, iters: int = 2) -> tuple[dict[str, dict], list[dict]]:
+    """CPU seconds of each layer of a flat functional model, run alone on its real input.
+
+    Args:
+        model: functional model without nested models (CLRNet).
+        x: a numpy input batch.
+        iters: timed calls per layer after one warm-up.
+
+    Returns:
+        ``(by_type, rows)``: per layer type {layers, cpu_s, gflop, share}; per layer {layer,
+        type, cpu_s[, gflop_input, gflop_recurrent, gflop_per_cpu_s]}.
+    """
     import keras
-    import numpy as np
     import tensorflow as tf
 
-    from clrnet.inference import fast_model, resolve_precision
-
-    base = build(args.model)
-    precision = resolve_precision(args.precision)
-    model = fast_model(base, precision)
-    batch = args.batch[0]
-    shape = tuple(model.inputs[0].shape[1:])
-    x = np.random.default_rng(0).random((batch, *shape), dtype=np.float32)
     values: dict[int, object] = {id(model.inputs[0]): tf.constant(x)}
-    groups: dict[str, dict[str, float]] = {}
+    groups: dict[str, dict] = {}
     rows = []
-    t_all = time.perf_counter()
     for layer in model.layers:
         if isinstance(layer, keras.layers.InputLayer):
             continue
@@ -212,8 +212,7 @@ def run_profile(args: argparse.Namespace) -> None:
         arg = ins[0] if len(ins) == 1 else ins
         fn = tf.function(lambda a, layer=layer: layer(a, training=False))
         cpu: list[float] = []
-        timed(lambda fn=fn, arg=arg: [o.numpy() for o in tf.nest.flatten(fn(arg))],
-              args.iters, cpu)
+        timed(lambda fn=fn, arg=arg: [o.numpy() for o in tf.nest.flatten(fn(arg))], iters, cpu)
         med = statistics.median(cpu)
         out = fn(arg)
         for t, v in zip(node.output_tensors, tf.nest.flatten(out), strict=True):
@@ -224,21 +223,38 @@ def run_profile(args: argparse.Namespace) -> None:
         g["cpu_s"] += med
         row = {"layer": layer.name, "type": kind, "cpu_s": round(med, 4)}
         if hasattr(layer, "cell"):
-            gi, gr = convlstm_gflop(layer, out.shape, shape[0], batch)
+            gi, gr = convlstm_gflop(layer, out.shape, x.shape[1], len(x))
             g["gflop"] += gi + gr
-            row.update(gflop_input=round(gi, 2), gflop_recurrent=round(gr, 2),
+            row.update(gflop_input=round(gi, 3), gflop_recurrent=round(gr, 3),
                        gflop_per_cpu_s=round((gi + gr) / med, 1))
         rows.append(row)
-    total = sum(g["cpu_s"] for g in groups.values())
+    total = sum(g["cpu_s"] for g in groups.values()) or 1.0
     for g in groups.values():
         g["share"] = round(g["cpu_s"] / total, 3)
         g["cpu_s"] = round(g["cpu_s"], 3)
-        g["gflop"] = round(g["gflop"], 1)
+        g["gflop"] = round(g["gflop"], 4)
+    return groups, rows
+
+
+def run_profile(args: argparse.Namespace) -> None:
+    """Per-layer CPU seconds of the fused model (each layer compiled alone, on its real input)."""
+    import numpy as np
+
+    from clrnet.inference import fast_model, resolve_precision
+
+    precision = resolve_precision(args.precision)
+    model = fast_model(build(args.model), precision)
+    batch = args.batch[0]
+    shape = tuple(model.inputs[0].shape[1:])
+    x = np.random.default_rng(0).random((batch, *shape), dtype=np.float32)
+    t0 = time.perf_counter()
+    groups, rows = profile_layers(model, x, args.iters)
+    total = sum(g["cpu_s"] for g in groups.values())
     slowest = sorted(rows, key=lambda r: r["cpu_s"], reverse=True)[: args.top]
     emit({"benchmark": "profile", "model": args.model, "precision": precision, "batch": batch,
           "sum_of_layers_cpu_s": round(total, 3), "cpu_s_per_clip": round(total / batch, 4),
           "by_type": groups, "slowest_layers": slowest,
-          "wall_s": round(time.perf_counter() - t_all, 1),
+          "wall_s": round(time.perf_counter() - t0, 1),
           "load_after": round(os.getloadavg()[0], 2)}, args.out)
 
 

@@ -97,3 +97,20 @@ def test_quick_train_subject_runs_end_to_end():
     assert not any("error" in r for r in rows), rows
     kinds = {r["convlstm"] for r in rows}
     assert kinds == {"keras", "fused"} and all(r["s_per_step"] > 0 for r in rows)
+
+
+def test_profile_layers_covers_every_layer_of_a_tiny_fused_clrnet():
+    import numpy as np
+
+    from benchmarks.bench_models import profile_layers
+    from clrnet.inference import fuse_convlstm
+    from clrnet.models import build_model
+
+    model = fuse_convlstm(build_model("clrnet", input_shape=(3, 16, 16, 3), repetitions=(1,),
+                                      initial_filters=4))
+    x = np.random.default_rng(0).random((2, 3, 16, 16, 3), dtype=np.float32)
+    groups, rows = profile_layers(model, x, iters=1)
+    assert len(rows) == len(model.layers) - 1  # every layer but the input
+    assert groups["FusedConvLSTM2D"]["layers"] == 5  # stem, a, b, c, shortcut
+    assert groups["FusedConvLSTM2D"]["gflop"] > 0
+    assert sum(g["share"] for g in groups.values()) == pytest.approx(1.0, abs=0.01)
