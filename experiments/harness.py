@@ -820,7 +820,9 @@ def hyper_params(ctx: RunContext, model: str, *, transfer: bool = False) -> dict
 
 
 def _model_file(result: Any, run_dir: Path) -> Path:
-    """The trained model's file from whatever a strategy returned (result object or folder)."""
+    """The trained model's file from whatever a strategy returned (path, result object)."""
+    if isinstance(result, str | os.PathLike) and Path(result).is_file():
+        return Path(result)
     for attr in ("model_path", "path"):
         value = getattr(result, attr, None)
         if value is not None and Path(value).is_file():

@@ -146,3 +146,21 @@ def test_main_reports_one_line_error(tmp_path, capsys):
     assert code == 2
     assert err[-1].startswith("error: ") and "nothing here" in err[-1]
     assert "Traceback" not in "\n".join(err)
+
+
+def test_trained_reuses_finished_model(tmp_path):
+    calls = []
+
+    def train():
+        calls.append(1)
+        model = tmp_path / "run" / "inner" / "scorer.keras"
+        model.parent.mkdir(parents=True, exist_ok=True)
+        model.write_text("x")
+        return model
+
+    run_dir = tmp_path / "run"
+    first = H.trained(run_dir, train)
+    assert first.name == "scorer.keras" and (run_dir / "done.json").exists()
+    assert H.trained(run_dir, train) == first and len(calls) == 1
+    with pytest.raises(H.ExperimentError, match="without a model file"):
+        H.trained(tmp_path / "other", lambda: object())
