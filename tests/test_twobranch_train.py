@@ -192,12 +192,32 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     rc = main(["--summary", "--override", "growth=3"])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and err.startswith("error:") and "growth=3" in err
+    from twobranch.predict import main as predict_main
+
+    rc = predict_main(["--model", str(tmp_path / "none.keras"), "--data", "x", "--out", "y.csv"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err == f"error: {tmp_path / 'none.keras'}: model file not found"
 
 
 def test_cli_summary_prints_counts_and_shapes(capsys):
     assert main(["--summary", "--image-size", "32", "--frames", "3", *CLI_TINY]) == 0
     out = capsys.readouterr().out
     assert "parameters: total" in out and "LoG branch: (4, 4," in out and "embedding: (16,)" in out
+
+
+@pytest.mark.slow
+def test_cli_frame_variant_with_bce(tmp_path, capsys):
+    data = _write_records(tmp_path)
+    assert main(["--model", "two_branch_frame", "--loss", "bce", "--train", str(data), "--val",
+                 str(data), "--image-size", "32", "--batch-size", "6", "--epochs", "1",
+                 "--verbose", "0", "--run-root", str(tmp_path / "runs"), *CLI_TINY]) == 0
+    capsys.readouterr()
+    run_dir = next((tmp_path / "runs").iterdir())
+    assert not (run_dir / "center.json").exists()
+    scorer = keras.models.load_model(run_dir / "scorer.keras")
+    assert tuple(scorer.input.shape) == (None, 32, 32, 3)  # single frames
+    p = scorer.predict(np.random.default_rng(0).random((3, 32, 32, 3)).astype("float32"), verbose=0)
+    assert p.shape == (3, 1) and ((p >= 0) & (p <= 1)).all()
 
 
 MIRRORED_SCRIPT = """
