@@ -270,7 +270,8 @@ def load_model(spec: str) -> LoadedModel:
                 f"{spec}: outputs {width}-d embeddings, not P(fake), and has no compiled "
                 "isolation-loss centre; save twobranch.models.make_scorer(model, center) instead"
             )
-        model = make_scorer(model, np.asarray(loss.center, np.float32))
+        model = make_scorer(model, np.asarray(loss.center, np.float32),
+                            r_minus=loss.r_minus, r_plus=loss.r_plus)
         notes.append("embedding model wrapped with make_scorer(centre of its isolation loss)")
 
         def score(x: np.ndarray, _m=model) -> np.ndarray:

@@ -489,6 +489,14 @@ def _truncate_history(path: Path, keep_epochs: int) -> None:
     os.replace(tmp, path)
 
 
+def _as_float(value: str | None) -> float:
+    """A ``history.csv`` cell as a float; Keras writes ``NA`` for metrics it did not compute."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
 def read_history(run_dir: str | os.PathLike) -> dict[str, list[float]]:
     """``history.csv`` of a run as ``{column: [value per epoch]}`` (``epoch`` is 0-based)."""
     path = Path(run_dir) / "history.csv"
@@ -499,7 +507,7 @@ def read_history(run_dir: str | os.PathLike) -> dict[str, list[float]]:
     cols: dict[str, list[float]] = {}
     for row in rows:
         for k, v in row.items():
-            cols.setdefault(k, []).append(float(v) if v not in ("", None) else float("nan"))
+            cols.setdefault(k, []).append(_as_float(v))
     return cols
 
 

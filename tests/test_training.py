@@ -212,3 +212,13 @@ def test_mirrored_strategy_two_logical_cpus(tmp_path):
     assert out["loss"][-1] < out["loss"][0]
     meta = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert meta["replicas"] == 2 and (tmp_path / "run" / "final.keras").exists()
+
+
+def test_read_history_treats_keras_na_as_nan(tmp_path):
+    """Keras' CSVLogger writes NA for val_* columns of a run without validation data."""
+    from clrnet.training import read_history
+
+    (tmp_path / "history.csv").write_text("epoch,loss,val_loss\n0,0.5,NA\n1,0.25,\n")
+    hist = read_history(tmp_path)
+    assert hist["loss"] == [0.5, 0.25]
+    assert all(np.isnan(v) for v in hist["val_loss"])
