@@ -374,7 +374,7 @@ def markdown_table(
     for r in rows:
         sections.setdefault(r["section"], []).append(r)
     for section, srows in sections.items():
-        metric = {r.get("metric") for r in srows} - {None}
+        metric = {r.get("metric") for r in srows} - {None, ""}
         label = f"{section}" + (f" — {', '.join(sorted(metric))}" if metric else "")
         cols = list(dict.fromkeys(r["col"] for r in srows))
         names = list(dict.fromkeys(r["row"] for r in srows))
