@@ -73,7 +73,7 @@ def ours_vs_paper_bars(
         ax.set_xticks(x, cols)
         ax.set_title(f"{section}  (solid: ours, hatched: paper)", fontsize=9)
         ax.grid(axis="y", alpha=0.3)
-        ax.legend(fontsize=7, ncol=min(len(names), 6), loc="lower right")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     out = _save(fig, path)
