@@ -15,7 +15,9 @@ measured by ``python -m benchmarks models`` (README "Performance"):
 * **bfloat16** (``precision="bfloat16"``): the model is cloned with the ``mixed_bfloat16`` policy
   (convolutions and matmuls in bfloat16, weights kept in float32 and cast on use; oneDNN runs
   them on AVX512-BF16/AMX on CPUs that have it), the gate arithmetic and the cell state of the
-  fused ConvLSTM in float32, and the classifier head in float32. ``"float16"`` does the same
+  fused ConvLSTM in float32, and the classifier head in float32. Fused ConvLSTM layers store
+  their weights in bfloat16 (the very values the mixed policy would cast to on every call;
+  CLRNet-50's ConvLSTM weights are mostly large 1x1 recurrent kernels read with few pixels). ``"float16"`` does the same
   with ``mixed_float16`` (GPU only).
 * **One compiled call**: ``tf.function`` over the whole forward pass (``jit_compile=True`` adds
   XLA; on CPU it is measured, not assumed, to help), batches of ``batch_size`` clips, no
@@ -163,11 +165,17 @@ def _rewrite(obj: Any, fuse: bool, policy: str | None, keep: set[str]) -> Any:
     if fuse and out.get("class_name") == "ConvLSTM2D" and out.get("module") == "keras.layers":
         out.update(_FUSED_ENTRY)
     config = out.get("config")
+    if out.get("class_name") == "FusedConvLSTM2D" and isinstance(config, dict):
+        # weights are copied in afterwards: skip the costly orthogonal (QR) initialisation
+        config["kernel_initializer"] = config["recurrent_initializer"] = "zeros"
     if (policy is not None and isinstance(config, dict) and "dtype" in config
             and "class_name" in out
             and out.get("class_name") not in ("InputLayer", "DTypePolicy")
             and config.get("name") not in keep):
-        config["dtype"] = policy
+        fused = out.get("class_name") == "FusedConvLSTM2D"
+        # the fused layer keeps its gate arithmetic in float32 itself, so its weights can be
+        # stored in bfloat16 (the values mixed_bfloat16 would cast to on every call)
+        config["dtype"] = "bfloat16" if fused and policy == "mixed_bfloat16" else policy
     return out
 
 

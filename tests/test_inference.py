@@ -140,6 +140,11 @@ def test_predict_fn_bfloat16_within_tolerance(tiny_clrnet, tiny_ref, jit):
     assert predict.precision == "bfloat16"
     dtypes = {layer.compute_dtype for layer in predict.model.layers[1:-1]}
     assert dtypes == {"bfloat16"}
+    for layer in predict.model.layers:
+        if isinstance(layer, FusedConvLSTM2D):
+            assert layer.cell.kernel.dtype == "bfloat16"
+        elif isinstance(layer, keras.layers.BatchNormalization):
+            assert layer.moving_variance.dtype == "float32"
     assert predict.model.layers[-1].compute_dtype == "float32"
     got = predict(x)
     diff = np.abs(got - ref).max()
