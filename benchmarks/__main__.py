@@ -32,7 +32,7 @@ import threading
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import REPO, machine_info, quiet_tf  # noqa: E402
+from benchmarks.common import REPO, git_sha, machine_info, quiet_tf  # noqa: E402
 
 #: subject -> (script module, full arguments, --quick arguments)
 SUBJECTS: dict[str, tuple[str, list[str], list[str]]] = {
@@ -141,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the chosen subjects; print one JSON line per measurement."""
     args = build_parser().parse_args(argv)
     quiet_tf()
+    git_sha()  # the commit measured, fixed at start
     unknown = [s for s in args.subjects if s not in SUBJECTS]
     if unknown:
         print(f"error: unknown benchmark subject(s) {', '.join(unknown)}; "

@@ -38,7 +38,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import emit, quiet_tf  # noqa: E402
+from benchmarks.common import emit, git_sha, quiet_tf  # noqa: E402
 
 MODES = {
     "keras": None,
@@ -312,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run one subject; print JSON lines."""
     args = build_parser().parse_args(argv)
     quiet_tf()
+    git_sha()  # record the commit that is running now
     try:
         {"inference": run_inference, "profile": run_profile, "train": run_train}[args.subject](args)
     except Exception as exc:  # a benchmark failure is one line, not a traceback

@@ -8,6 +8,7 @@ their authors) record the same facts in their own rows.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -40,8 +41,13 @@ def cpu_model_and_flags() -> tuple[str, list[str]]:
     return model, [f for f in CPU_FLAGS if f in flags]
 
 
+@functools.cache
 def git_sha() -> str:
-    """HEAD of the checkout holding this package, ``+dirty`` when tracked files changed."""
+    """HEAD of the checkout holding this package, ``+dirty`` when tracked files changed.
+
+    Cached: the first call (made when a benchmark starts) names the code that runs, even if
+    the checkout moves on while a long benchmark is still running.
+    """
     try:
         sha = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO,
                              capture_output=True, text=True, check=True, timeout=10).stdout.strip()
