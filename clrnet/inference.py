@@ -291,8 +291,11 @@ def make_predict_fn(
             softmax (index 1 = fake) or one sigmoid unit.
         precision: ``"float32"`` (default), ``"bfloat16"``, ``"float16"`` or ``"auto"``
             (:func:`resolve_precision`).
-        jit_compile: compile with XLA. None (default) = off on CPU, on with a GPU (measured:
-            README "Performance").
+        jit_compile: compile with XLA. None (default) = off on CPU, on with a GPU. Measured on
+            full-size CLRNet-50, batch 8, 2-core AMX CPU (benchmarks/README.md): XLA cut float32
+            CPU time by ~17 % (1.33 -> 1.11 CPU s/clip) but made bfloat16 2.3x slower (0.52 ->
+            1.21: XLA's CPU convolutions do not use oneDNN/AMX), and bfloat16 without XLA is the
+            fastest; pass True for float32 on CPU.
         batch_size: clips (or frames) per compiled call (the last call may be smaller).
         fuse: use :class:`FusedConvLSTM2D` for ``ConvLSTM2D`` layers.
 
