@@ -6,4 +6,4 @@ Importing the package imports :mod:`clrnet.models`, which registers every custom
 """
 
 import data_prep  # noqa: F401  (imports TensorFlow quietly first)
-from clrnet import models  # noqa: F401  (registers serializable objects)
+from clrnet import inference, models  # noqa: F401  (register serializable objects)

@@ -182,12 +182,16 @@ def _is_two_branch(model: Any) -> bool:
     return False
 
 
-def load_model(spec: str) -> LoadedModel:
+def load_model(spec: str, precision: str = "float32") -> LoadedModel:
     """Load a packaged pretrained model by name or any ``.keras`` file saved by this package.
 
     Args:
         spec: a key of :data:`clrnet.models.PRETRAINED` (e.g. ``"mesoinception4_df"``) or a path
             to a ``.keras`` file (CLRNet clips, two-branch sequences, frame baselines).
+        precision: ``"float32"`` (default: the plain Keras model) or ``"bfloat16"``,
+            ``"float16"`` (GPU), ``"auto"``: score through
+            :func:`clrnet.inference.make_predict_fn` (fused ConvLSTM, reduced precision; P(fake)
+            within 1e-2 of float32, see ``benchmarks/README.md``).
 
     Returns:
         A :class:`LoadedModel`.
@@ -276,6 +280,18 @@ def load_model(spec: str) -> LoadedModel:
 
         def score(x: np.ndarray, _m=model) -> np.ndarray:
             return fake_probability(_m, x, batch_size=batch)
+
+    if precision != "float32":
+        from clrnet.inference import InferenceError, make_predict_fn
+
+        try:
+            fast = make_predict_fn(model, precision, batch_size=8)
+        except InferenceError as exc:
+            raise PredictUsageError(f"--precision {precision}: {_first_line(exc)}") from exc
+        notes.append(f"scored in {fast.precision} with fused ConvLSTM layers")
+
+        def score(x: np.ndarray, _fast=fast) -> np.ndarray:
+            return _fast(x)
 
     trained_on = None
     tag = provenance(model)
@@ -737,6 +753,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", metavar="OUT", help="write one row per clip/frame score")
     p.add_argument("--heatmap", metavar="OUT.png",
                    help="timeline strip PNG (OUT_<video>.png when several videos)")
+    p.add_argument("--precision", choices=("float32", "bfloat16", "float16", "auto"),
+                   default="float32",
+                   help="float32 (default, plain Keras); bfloat16 on CPUs with AVX512-BF16/AMX "
+                   "or GPUs, float16 on GPUs, auto: the fastest this machine supports "
+                   "(fused ConvLSTM; P(fake) within 1e-2 of float32)")
     p.add_argument("--resume", action="store_true",
                    help="with --json: skip videos already scored in that file by the same model")
     return p
@@ -801,7 +822,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         videos = expand_inputs(args.videos)
         from clrnet.models import DEFAULT_PRETRAINED
 
-        loaded = load_model(args.model or DEFAULT_PRETRAINED)
+        loaded = load_model(args.model or DEFAULT_PRETRAINED, args.precision)
     except PredictUsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

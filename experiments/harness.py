@@ -805,7 +805,8 @@ def hyper_params(ctx: RunContext, model: str, *, transfer: bool = False) -> dict
         "batch_size": p.batch_size,
         "image_size": p.image_sizes.get(model, p.image_size),
         "seed": ctx.args.seed,
-        "verbose": "auto" if ctx.progress else 0,
+        # One line per epoch: Keras' per-step bars would garble the tqdm bar over cells.
+        "verbose": 2 if ctx.progress else 0,
     }
     if not transfer:
         hp["model_overrides"] = p.overrides_for(model)
@@ -1110,7 +1111,7 @@ def train_twobranch(
         "--epochs", str(p.epochs), "--batch-size", str(p.batch_size),
         "--image-size", str(p.tb_image_size), "--frames", str(p.window),
         "--lr-patience", str(p.tb_lr_patience), "--seed", str(ctx.args.seed),
-        "--verbose", "auto" if ctx.progress else "0",
+        "--verbose", "2" if ctx.progress else "0",
     ]
     if p.steps_per_epoch:
         argv += ["--steps-per-epoch", str(p.steps_per_epoch)]

@@ -373,3 +373,43 @@ def test_save_strip_synthetic(tmp_path):
 
     img = mpimg.imread(out)
     assert out.exists() and img.shape[0] > 100 and not (tmp_path / "s.tmp.png").exists()
+
+
+def test_precision_bfloat16_matches_float32_scores(tmp_path):
+    """--precision bfloat16 scores a clip model through the fused path within 1e-2 of float32."""
+    from clrnet.inference import resolve_precision
+    from clrnet.models import build_model
+    from clrnet.training import save_model_atomic
+
+    try:
+        resolve_precision("bfloat16")
+    except Exception as exc:  # a CPU without bf16 support: the flag must refuse in one line
+        rc = main([FACE_VIDEO, "--precision", "bfloat16"])
+        assert rc == 2, exc
+        return
+    model = build_model("clrnet", input_shape=(3, 32, 32, 3), repetitions=[1, 1, 1, 1],
+                        initial_filters=4)
+    path = tmp_path / "m.keras"
+    save_model_atomic(model, path)
+    reports = {}
+    for precision in ("float32", "bfloat16"):
+        out = tmp_path / f"{precision}.json"
+        assert main([FACE_VIDEO, "--model", str(path), "--clips", "2", "--precision", precision,
+                     "--json", str(out)]) == 0
+        reports[precision] = json.loads(out.read_text())
+    f32, bf16 = (np.array([s["score"] for s in reports[p]["videos"][0]["scores"]])
+                 for p in ("float32", "bfloat16"))
+    assert f32.shape == bf16.shape == (2,)
+    assert np.abs(f32 - bf16).max() < 1e-2
+    assert any("bfloat16" in n for n in reports["bfloat16"]["model"].get("notes", []))
+
+
+def test_precision_float16_on_cpu_is_a_usage_error(capsys):
+    """float16 needs a GPU: on a CPU-only machine the flag fails with one line and exit 2."""
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("a GPU is present: float16 is valid here")
+    assert main([FACE_VIDEO, "--precision", "float16"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --precision float16")
