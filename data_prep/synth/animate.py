@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from data_prep.faces import similarity_transform
 from data_prep.synth.faces_source import FaceSource
 
 #: ArcFace 112x112 5-point template (public face-alignment convention), used only for its shape.
@@ -41,36 +42,6 @@ def template(size: tuple[int, int]) -> np.ndarray:
     s = TEMPLATE_SCALE * h / 256.0
     pts = (_ARCFACE_112 - np.array([56.0, 72.0], dtype=np.float32)) * s
     return pts + np.array([w / 2.0, h / 2.0], dtype=np.float32)
-
-
-def umeyama(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Least-squares similarity transform mapping ``src`` points onto ``dst`` points.
-
-    Args:
-        src: (N, 2) points.
-        dst: (N, 2) points.
-
-    Returns:
-        (2, 3) float64 affine matrix (rotation, uniform scale, translation).
-
-    References:
-        Umeyama, "Least-squares estimation of transformation parameters between two point
-        patterns", TPAMI 1991.
-    """
-    src = np.asarray(src, np.float64)
-    dst = np.asarray(dst, np.float64)
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    sc, dc = src - mu_s, dst - mu_d
-    cov = dc.T @ sc / len(src)
-    u, d, vt = np.linalg.svd(cov)
-    sign = np.eye(2)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:
-        sign[1, 1] = -1
-    rot = u @ sign @ vt
-    var = (sc ** 2).sum() / len(src)
-    scale = float(np.trace(np.diag(d) @ sign) / var) if var > 0 else 1.0
-    t = mu_d - scale * rot @ mu_s
-    return np.hstack([scale * rot, t[:, None]])
 
 
 def to3(m: np.ndarray) -> np.ndarray:
@@ -203,7 +174,7 @@ def render_clip(ident: Identity, sources: list[FaceSource], frames: int, size: t
     idx = _source_indices(ident, len(src.frames), frames)
     tmpl = template(size)
     # One alignment for the whole clip (from the mean landmarks) keeps the real head motion.
-    align = to3(umeyama(src.landmarks[idx].mean(0), tmpl))
+    align = to3(similarity_transform(src.landmarks[idx].mean(0), tmpl))
     cx, cy = tmpl.mean(0)
     sx, sy = ident.stretch
     geo = np.array([[sx, 0, cx * (1 - sx)], [0, sy, cy * (1 - sy)], [0, 0, 1]])

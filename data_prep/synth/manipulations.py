@@ -37,7 +37,8 @@ from scipy.sparse import csc_matrix
 from scipy.sparse.linalg import splu
 from scipy.spatial import Delaunay
 
-from data_prep.synth.animate import Clip, apply_affine, smooth_signal, umeyama
+from data_prep.faces import similarity_transform
+from data_prep.synth.animate import Clip, apply_affine, smooth_signal
 
 
 def _axes(lms: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
@@ -164,7 +165,7 @@ def identity_swap(target: Clip, source: Clip, mode: str, seed: int,
     for t in range(len(frames)):
         tgt, lms = target.frames[t], target.landmarks[t]
         s = source.frames[t % len(source.frames)]
-        m = umeyama(source.landmarks[t % len(source.frames)], lms)
+        m = similarity_transform(source.landmarks[t % len(source.frames)], lms)
         warped = cv2.warpAffine(s, m, (w, h), flags=cv2.INTER_LINEAR,
                                 borderMode=cv2.BORDER_REFLECT101)
         if mode == "flicker":
