@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from clrnet.plotting import pyplot, save_figure
+
 __all__ = ["save_strip", "pick_strip_frames"]
 
 
@@ -82,11 +84,9 @@ def save_strip(
     Raises:
         ValueError: ``times`` and ``scores`` differ in length.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
+
+    plt = pyplot()
 
     scores_a = np.clip(np.asarray(scores, dtype=np.float64).reshape(-1), 0.0, 1.0)
     spans = _spans(times, len(scores_a))
@@ -128,15 +128,7 @@ def save_strip(
     if title:
         fig.suptitle(title, fontsize=10)
 
-    out = Path(out_png)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.stem + ".tmp.png")
-    try:
-        fig.savefig(tmp, dpi=100, bbox_inches="tight")
-    finally:
-        plt.close(fig)
-    os.replace(tmp, out)
-    return out
+    return save_figure(fig, out_png, dpi=100)
 
 
 def _spans(times: Sequence, count: int) -> np.ndarray:

@@ -16,23 +16,7 @@ from typing import Any
 
 import numpy as np
 
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: str | os.PathLike) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    os.replace(tmp, path)
-    return path
+from clrnet.plotting import pyplot, save_figure
 
 
 def ours_vs_paper_bars(
@@ -48,7 +32,7 @@ def ours_vs_paper_bars(
     Returns:
         The PNG path, or None when no row has a finite value.
     """
-    plt = _plt()
+    plt = pyplot()
     sections: dict[str, list[Mapping[str, Any]]] = {}
     for r in rows:
         if isinstance(r.get("ours"), int | float) and math.isfinite(r["ours"]):
@@ -76,9 +60,7 @@ def ours_vs_paper_bars(
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    out = _save(fig, path)
-    plt.close(fig)
-    return out
+    return save_figure(fig, path)
 
 
 def roc_curves(
@@ -103,7 +85,7 @@ def roc_curves(
     """
     from experiments.metrics import roc_auc, roc_curve
 
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 4.5))
     for label, (y, s) in curves.items():
         fpr, tpr, _ = roc_curve(y, s)
@@ -120,9 +102,7 @@ def roc_curves(
     ax.set_ylabel("TAR (true positive rate)")
     ax.set_title(title, fontsize=8)
     ax.legend(fontsize=7, loc="lower right")
-    out = _save(fig, path)
-    plt.close(fig)
-    return out
+    return save_figure(fig, path)
 
 
 def score_histograms(
@@ -147,7 +127,7 @@ def score_histograms(
     Returns:
         The PNG path.
     """
-    plt = _plt()
+    plt = pyplot()
     y = np.asarray(y_true)
     s = np.asarray(y_score, dtype=float)
     fig, ax = plt.subplots(figsize=(5, 3.5))
@@ -160,6 +140,4 @@ def score_histograms(
     ax.set_xlabel(xlabel)
     ax.set_title(title, fontsize=8)
     ax.legend(fontsize=7)
-    out = _save(fig, path)
-    plt.close(fig)
-    return out
+    return save_figure(fig, path)

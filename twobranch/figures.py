@@ -28,24 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: str | os.PathLike) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    os.replace(tmp, path)
-    _plt().close(fig)
-    return path
+from clrnet.plotting import pyplot, save_figure
 
 
 def _unit(a: np.ndarray) -> np.ndarray:
@@ -109,7 +92,7 @@ def feature_maps_figure(model, image: np.ndarray, path: str | os.PathLike,
     References:
         Masi et al., ECCV 2020, Fig. 3.
     """
-    plt = _plt()
+    plt = pyplot()
     fm = branch_feature_maps(model, image, channels)
     k = len(fm["channels"])
     fig, axes = plt.subplots(2, k + 1, figsize=(2.4 * (k + 1), 5.0))
@@ -126,7 +109,7 @@ def feature_maps_figure(model, image: np.ndarray, path: str | os.PathLike,
     for ax in axes.ravel():
         ax.axis("off")
     fig.suptitle(title or "Phi_LoG (top) vs Phi_RGB (bottom): first-layer maps, same filters")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def distance_histograms(scores: np.ndarray, labels: np.ndarray, path: str | os.PathLike,
@@ -152,7 +135,7 @@ def distance_histograms(scores: np.ndarray, labels: np.ndarray, path: str | os.P
     References:
         Masi et al., ECCV 2020, Fig. 4c/d.
     """
-    plt = _plt()
+    plt = pyplot()
     scores, labels = np.asarray(scores, "float64").ravel(), np.asarray(labels).ravel()
     if scores.shape != labels.shape:
         raise ValueError(f"{scores.size} scores for {labels.size} labels")
@@ -175,7 +158,7 @@ def distance_histograms(scores: np.ndarray, labels: np.ndarray, path: str | os.P
     ax.set_ylabel("sequences")
     ax.legend()
     ax.set_title(title or "Distance to the centre c: real vs fake")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def tsne_figure(embeddings: np.ndarray, labels: np.ndarray, path: str | os.PathLike,
@@ -200,7 +183,7 @@ def tsne_figure(embeddings: np.ndarray, labels: np.ndarray, path: str | os.PathL
     """
     from sklearn.manifold import TSNE
 
-    plt = _plt()
+    plt = pyplot()
     emb, labels = np.asarray(embeddings, "float64"), np.asarray(labels).ravel()
     if emb.ndim != 2 or emb.shape[0] != labels.size:
         raise ValueError(f"embeddings {emb.shape} do not match {labels.size} labels")
@@ -217,7 +200,7 @@ def tsne_figure(embeddings: np.ndarray, labels: np.ndarray, path: str | os.PathL
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(title or "t-SNE of the embeddings")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 #: Face box (y0, y1, x0, x1) of the bundled ``data_prep/media/astronaut.png`` (512 x 512).
