@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -42,50 +41,16 @@ VIDEO = REPO / "data_prep" / "media" / "webcam_hello.mp4"
 
 
 def machine() -> dict:
-    """Cores, load, CPU flags, library versions and git SHA.
+    """The shared machine row (:func:`benchmarks.common.machine_info`) plus OpenCV and mtcnn.
 
     Returns:
         A JSON-serialisable dict.
     """
-    flags: list[str] = []
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags") and not flags:
-                flags = line.split(":", 1)[1].split()
-            if line.startswith("model name") and not model:
-                model = line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    keep = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        sha = "unknown"
-    from importlib.metadata import PackageNotFoundError, version
+    from importlib.metadata import version
 
-    import tensorflow as tf
+    from benchmarks.common import machine_info
 
-    try:
-        mtcnn_version = version("mtcnn")
-    except PackageNotFoundError:
-        mtcnn_version = "unknown"
-
-    return {
-        "cpu_model": model,
-        "cpu_count": os.cpu_count(),
-        "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "loadavg_1m": os.getloadavg()[0],
-        "cpu_flags": [f for f in keep if f in flags],
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "opencv": cv2.__version__,
-        "tensorflow": tf.__version__,
-        "mtcnn": mtcnn_version,
-        "git_sha": sha,
-    }
+    return {**machine_info(), "opencv": cv2.__version__, "mtcnn": version("mtcnn")}
 
 
 def _write(crop: np.ndarray) -> int:

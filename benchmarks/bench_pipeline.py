@@ -32,8 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -111,29 +109,10 @@ def _cpu_seconds() -> float:
 
 
 def machine_info() -> dict:
-    """Cores, load, CPU flags, versions and git SHA."""
-    import tensorflow as tf
+    """Cores, load, CPU flags, versions and git SHA (:func:`benchmarks.common.machine_info`)."""
+    from benchmarks.common import machine_info as shared
 
-    flags = []
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                flags = [f for f in line.split(":", 1)[1].split()
-                         if f.startswith(("avx", "sse4", "fma", "amx"))]
-                break
-    except OSError:
-        pass
-    try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, text=True,
-                             capture_output=True, check=False).stdout.strip()
-    except OSError:
-        sha = ""
-    return {
-        "cpu_count": os.cpu_count(), "affinity": len(os.sched_getaffinity(0)),
-        "loadavg": [round(v, 2) for v in os.getloadavg()], "cpu_flags": flags,
-        "machine": platform.machine(), "python": platform.python_version(),
-        "tensorflow": tf.__version__, "numpy": np.__version__, "git_sha": sha,
-    }
+    return shared()
 
 
 def main(argv: list[str] | None = None) -> int:

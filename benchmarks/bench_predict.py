@@ -47,7 +47,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -169,21 +168,12 @@ def run_cli(video: str, model: str | None) -> dict:
 
 
 def machine() -> dict:
-    """Cores, load average, versions, git SHA."""
+    """The shared machine row (:func:`benchmarks.common.machine_info`) plus OpenCV."""
     import cv2
-    import keras
-    import tensorflow as tf
 
-    try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
-                             capture_output=True, text=True).stdout.strip()
-    except OSError:
-        sha = ""
-    return {"mode": "machine", "cpus": os.cpu_count(),
-            "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-            "loadavg": [round(x, 2) for x in os.getloadavg()], "python": platform.python_version(),
-            "tensorflow": tf.__version__, "keras": keras.__version__, "opencv": cv2.__version__,
-            "git": sha}
+    from benchmarks.common import machine_info
+
+    return {"mode": "machine", **machine_info(), "opencv": cv2.__version__}
 
 
 def main(argv: list[str] | None = None) -> int:
