@@ -10,7 +10,7 @@ Command::
     python experiments/cam_figure.py --data /path/FF++ --wild /path/DFW --model clrnet.keras
 
 Without ``--model`` a CLRNet is trained by merge learning on the known datasets (quick profile:
-tiny width, 64x64, 2 epochs on the mini benchmark — synthetic stand-in, not FaceForensics++).
+tiny width, 64x64, 3 epochs on the mini benchmark — synthetic stand-in, not FaceForensics++).
 Measured runtime: see experiments/README.md. Outputs: results/<quick|full>/cam_figure/
 (cam_<dataset>.png strips, cam_grid.png, results.csv with each clip's P(fake), results.md, run
 record). Finished cells (one per dataset) are not recomputed on re-run.

@@ -93,6 +93,9 @@ class Profile:
         tb_image_size: two-branch input size.
         tb_overrides: two-branch builder overrides (tiny widths in quick mode).
         tb_lr_patience: epochs without improvement before the two-branch lr is divided by 10.
+        tb_epochs: two-branch training epochs (None = ``epochs``).
+        tb_steps_per_epoch: two-branch batches per epoch (None = ``steps_per_epoch``; a
+            stratified epoch of the mini benchmark is only ~9 batches, too few to learn from).
     """
 
     name: str
@@ -115,6 +118,8 @@ class Profile:
     tb_image_size: int = 224
     tb_overrides: Mapping[str, Any] = field(default_factory=dict)
     tb_lr_patience: int = 50
+    tb_epochs: int | None = None
+    tb_steps_per_epoch: int | None = None
 
     def overrides_for(self, model: str) -> dict[str, Any]:
         """Builder overrides of ``model`` in this profile."""
@@ -155,6 +160,8 @@ PROFILES: dict[str, Profile] = {
         tb_overrides={"blocks": (1, 1, 1, 1), "growth_rate": 8, "stem_filters": 16,
                       "lstm_units": 16},
         tb_lr_patience=2,
+        tb_epochs=10,
+        tb_steps_per_epoch=20,
     ),
     "full": Profile(
         name="full",
@@ -524,7 +531,8 @@ def resolve_context(table: str, heading: str, args: argparse.Namespace) -> RunCo
     if args.epochs is not None:
         if args.epochs < 1:
             raise ExperimentError(f"--epochs must be >= 1, got {args.epochs}")
-        profile = replace(profile, epochs=args.epochs, transfer_epochs=args.epochs)
+        profile = replace(profile, epochs=args.epochs, transfer_epochs=args.epochs,
+                          tb_epochs=args.epochs)
     if args.data is not None and not Path(args.data).exists():
         raise ExperimentError(f"--data {args.data}: no such file or directory")
     sub = "quick" if quick else "full"
@@ -1108,13 +1116,14 @@ def train_twobranch(
         "--model", model, "--loss", loss, "--train", str(manifest), "--val", str(manifest),
         "--train-splits", "train", "--val-splits", "val",
         "--methods", *domain_methods(codes), "--run-root", str(run_root), "--name", model,
-        "--epochs", str(p.epochs), "--batch-size", str(p.batch_size),
+        "--epochs", str(p.tb_epochs or p.epochs), "--batch-size", str(p.batch_size),
         "--image-size", str(p.tb_image_size), "--frames", str(p.window),
         "--lr-patience", str(p.tb_lr_patience), "--seed", str(ctx.args.seed),
         "--verbose", "2" if ctx.progress else "0",
     ]
-    if p.steps_per_epoch:
-        argv += ["--steps-per-epoch", str(p.steps_per_epoch)]
+    steps = p.tb_steps_per_epoch or p.steps_per_epoch
+    if steps:
+        argv += ["--steps-per-epoch", str(steps)]
     if not ft:
         argv.append("--no-ft")
     for k, v in over.items():

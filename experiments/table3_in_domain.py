@@ -11,7 +11,7 @@ Command::
     python experiments/table3_in_domain.py --data /path/FF++ --dfdc /path/DFDC-preview
 
 Quick profile: mini benchmark (synthetic stand-in, not FaceForensics++), 64x64, 2 clips/video,
-tiny widths, 2 epochs. The mini benchmark has no DFDC preview, so that column is left out unless
+tiny widths, 3 epochs. The mini benchmark has no DFDC preview, so that column is left out unless
 ``--dfdc`` is given. Measured runtime: see experiments/README.md. Outputs go to
 results/<quick|full>/table3_in_domain/ (CSV, Markdown, PNG, run record, cells/, runs/); finished
 cells are not recomputed on re-run.

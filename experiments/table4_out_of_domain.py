@@ -11,7 +11,7 @@ Command::
     python experiments/table4_out_of_domain.py --data /path/FF++ --wild /path/DFW
 
 Quick profile: the mini benchmark (synthetic stand-in, not FaceForensics++) and its in-the-wild
-folder (a manipulation none of the five FF++ stand-ins uses), 64x64, tiny widths, 2 epochs.
+folder (a manipulation none of the five FF++ stand-ins uses), 64x64, tiny widths, 3 epochs.
 ``--wild`` takes real/ and fake/ folders of videos or a CSV (the ``folder`` adapter); without it
 the DFW column is skipped on user data. Measured runtime: see experiments/README.md. Outputs:
 results/<quick|full>/table4_out_of_domain/; finished cells are not recomputed on re-run.

@@ -14,7 +14,7 @@ Command (the package's main job)::
     python experiments/table5_transfer.py --data /path/FF++  # full protocol on FaceForensics++
 
 Quick profile (no --data): builds the mini benchmark (synthetic stand-in, not FaceForensics++)
-if needed, extracts 2 clips of 5 frames per video at 64x64, trains tiny-width models for 2 epochs
+if needed, extracts 2 clips of 5 frames per video at 64x64, trains tiny-width models for 3 epochs
 and K = 3 target videos, and prints the table beside the paper's. Measured runtime: see
 experiments/README.md. The full protocol (240x240, 16 clips/video, official widths) takes days
 on a GPU. Outputs: results/<quick|full>/table5_transfer/{results.csv,results.md,results.png,

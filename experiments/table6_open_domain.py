@@ -17,7 +17,7 @@ Command::
     python experiments/table6_open_domain.py --data /path/FF++ --wild /path/DFW
 
 Quick profile: the mini benchmark (synthetic stand-in, not FaceForensics++) and its in-the-wild
-folder, 64x64, tiny widths, 2 epochs; ``--no-rgs`` skips the grid search (its cost is one merge
+folder, 64x64, tiny widths, 3 epochs; ``--no-rgs`` skips the grid search (its cost is one merge
 and one transfer training per pair). Measured runtime: see experiments/README.md. Outputs:
 results/<quick|full>/table6_open_domain/; finished cells are not recomputed on re-run.
 

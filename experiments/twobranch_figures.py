@@ -17,7 +17,7 @@ Command::
     python experiments/twobranch_figures.py --data /path/FF++
 
 Quick profile: mini benchmark (synthetic stand-in, not FaceForensics++), 64x64, tiny widths,
-5-frame sequences, 2 epochs. Measured runtime: see experiments/README.md. Outputs:
+5-frame sequences, 10 epochs of 20 batches. Measured runtime: see experiments/README.md. Outputs:
 results/<quick|full>/twobranch_figures/ (PNGs, results.csv/md with the distance statistics, run
 record). The trained model is reused on re-run; figures are redrawn.
 """

@@ -18,7 +18,7 @@ Command::
 
 Quick profile: mini benchmark (synthetic stand-in, not FaceForensics++; it has no c40 copies, so
 the c40 rows run on c23 — the table says so), 64x64 faces, tiny DenseNet widths, 5-frame
-sequences, 2 epochs. Measured runtime: see experiments/README.md. Outputs:
+sequences, 10 epochs of 20 batches. Measured runtime: see experiments/README.md. Outputs:
 results/<quick|full>/twobranch_table1_ablation/; finished rows are not recomputed on re-run.
 
 Not reproduced: row "128 sum p=1" of (c) (summing the two LSTM directions) — the model offers

@@ -12,7 +12,7 @@ Command::
     python experiments/twobranch_table2_ffpp.py --data /path/FF++  # c23 and c40 folders needed
 
 Quick profile: mini benchmark (synthetic stand-in, not FaceForensics++; no c40 copies, so the
-c40 rows run on c23 — the table says so), 64x64, tiny widths, 5-frame sequences, 2 epochs.
+c40 rows run on c23 — the table says so), 64x64, tiny widths, 5-frame sequences, 10 epochs of 20 batches.
 Measured runtime: see experiments/README.md. Outputs: results/<quick|full>/twobranch_table2_ffpp/
 (CSV, Markdown, PNG bars and ROC curves, run record); finished cells are not recomputed.
 

@@ -13,7 +13,7 @@ Command::
 Quick profile: trained on the mini benchmark (synthetic stand-in, not FaceForensics++; c23, as
 it has no c40 copies) and tested on its in-the-wild folder as the Celeb-DF stand-in (a
 manipulation absent from training, other identities) — the table says so. 64x64, tiny widths,
-2 epochs. Measured runtime: see experiments/README.md. Outputs:
+10 epochs of 20 batches. Measured runtime: see experiments/README.md. Outputs:
 results/<quick|full>/twobranch_table3_celebdf/; finished cells are not recomputed.
 """
 

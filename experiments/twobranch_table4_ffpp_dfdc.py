@@ -17,7 +17,7 @@ Command::
     python experiments/twobranch_table4_ffpp_dfdc.py --data /path/FF++ --dfdc /path/DFDC-preview
 
 Quick profile: mini benchmark (synthetic stand-in, not FaceForensics++; no c40 copies, so c40 runs
-on c23), 64x64, tiny widths, 2 epochs; without ``--dfdc`` part (b) uses the mini benchmark's val
+on c23), 64x64, tiny widths, 10 epochs of 20 batches; without ``--dfdc`` part (b) uses the mini benchmark's val
 split for the cross-validation and its test split as the test set (stand-in, said in the table).
 Measured runtime: see experiments/README.md. Outputs:
 results/<quick|full>/twobranch_table4_ffpp_dfdc/; finished cells are not recomputed.

@@ -110,7 +110,9 @@ def test_context_quick_without_data_and_titles(tmp_path):
     assert quick_user.out.parts[-2] == "quick-userdata" and "quick profile" in quick_user.title
     with pytest.raises(H.ExperimentError, match="no such file"):
         H.resolve_context("t", "T", _args(data=tmp_path / "missing"))
-    assert H.resolve_context("t", "T", _args(epochs=1)).profile.epochs == 1
+    one = H.resolve_context("t", "T", _args(epochs=1)).profile
+    assert one.epochs == one.transfer_epochs == one.tb_epochs == 1  # --epochs covers both papers
+    assert ctx.profile.tb_epochs * ctx.profile.tb_steps_per_epoch >= 200  # enough two-branch steps
 
 
 def test_finish_table_writes_all_outputs(tmp_path, monkeypatch):
