@@ -2,7 +2,9 @@
 
 A table is a list of :class:`Cell` (e.g. ``("transfer", "clrnet")``). Each cell's result is a
 list of rows ``{section, row, col, metric, ours, ...}`` saved atomically as
-``<out>/cells/<cell id>.json``; re-running a script skips every finished cell. When all cells
+``<out>/cells/<cell id>.json``; re-running a script skips every finished cell. The CLRNet table
+scripts compute each unfinished cell in a child process (the same script with ``--only-cell``),
+because TensorFlow keeps memory after every ``fit`` (tensorflow#61791); ``--in-process`` opts out. When all cells
 are done the harness writes ``results.csv``, ``results.md``, a PNG bar chart (ours vs paper) and
 the run record (``args.json``, ``env.json`` via :func:`clrnet.training.write_run_record`), and
 prints the table with the published numbers beside ours.
@@ -238,6 +240,21 @@ def release_memory() -> None:
     gc.collect()
 
 
+def _run_child(command: list[str], path: Path, cell: Cell) -> bool:
+    """Compute one cell in a child process; True when it wrote the cell's result file."""
+    import subprocess
+
+    mtime = path.stat().st_mtime_ns if path.exists() else None
+    code = subprocess.run(command, check=False).returncode
+    if code == 130:
+        raise KeyboardInterrupt
+    done = path.exists() and path.stat().st_mtime_ns != mtime
+    if not done:
+        print(f"error: cell {cell.id}: its child process ended with exit code {code} "
+              "without a result (see the lines above)", file=sys.stderr)
+    return done
+
+
 def run_cells(
     cells: Sequence[Cell],
     fn: Callable[[Cell], Sequence[Mapping[str, Any]]],
@@ -246,6 +263,7 @@ def run_cells(
     rerun: bool = False,
     desc: str = "cells",
     progress: bool = True,
+    ctx: RunContext | None = None,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Run every unfinished cell, saving each result atomically; skip finished ones.
 
@@ -259,6 +277,10 @@ def run_cells(
         rerun: recompute cells even when a result exists.
         desc: progress-bar label.
         progress: show a tqdm bar.
+        ctx: the run context of a script that isolates cells: each unfinished cell is then
+            computed by a child process running the same script with ``--only-cell`` (TensorFlow
+            keeps ~0.4 GB per Xception fit after the model is gone, tensorflow#61791), and a
+            child computes only its own cell.
 
     Returns:
         ``(rows of every finished cell, ids of failed cells)``; each row gains ``cell`` and
@@ -272,7 +294,10 @@ def run_cells(
     rows: list[dict[str, Any]] = []
     failed: list[str] = []
     bar = tqdm(cells, desc=desc, unit="cell", disable=not progress, file=sys.stderr)
+    only = ctx.only_cell if ctx is not None else None
     for cell in bar:
+        if only is not None and cell.id != only:
+            continue
         bar.set_postfix_str(cell.id)
         path = cell_path(out_dir, cell)
         cached = path.exists() and not rerun
@@ -281,7 +306,13 @@ def run_cells(
                 record = json.loads(path.read_text())
             except (OSError, json.JSONDecodeError):
                 cached = False
-        if not cached:
+        command = ctx.child_command(cell) if ctx is not None and not cached else None
+        if command is not None:
+            if not _run_child(command, path, cell):
+                failed.append(cell.id)
+                continue
+            record, cached = json.loads(path.read_text()), False
+        elif not cached:
             t0 = time.perf_counter()
             try:
                 result = [dict(r) for r in fn(cell)]
@@ -487,6 +518,10 @@ def base_parser(doc: str | None, *, models: Sequence[str] | None = None) -> argp
     p.add_argument("--rerun", action="store_true", help="recompute finished cells")
     p.add_argument("--workers", type=int, default=1, help="face-extraction processes (default 1)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--in-process", action="store_true",
+                   help="train every cell in this process (default for the CLRNet tables: one "
+                   "child process per cell, so memory TensorFlow keeps after each fit is freed)")
+    p.add_argument("--only-cell", default=None, help=argparse.SUPPRESS)  # set for child processes
     if models is not None:
         p.add_argument("--models", nargs="+", default=list(models), metavar="NAME",
                        help=f"models to compare (default: {' '.join(models)})")
@@ -517,6 +552,19 @@ class RunContext:
     mini: bool
     title: str
     cache: dict[str, Any] = field(default_factory=dict)
+    argv: list[str] = field(default_factory=list)
+    script: Path | None = None
+
+    @property
+    def only_cell(self) -> str | None:
+        """The one cell this (child) process computes, or None."""
+        return getattr(self.args, "only_cell", None)
+
+    def child_command(self, cell: Cell) -> list[str] | None:
+        """The command computing ``cell`` in a child process (None: compute it in this one)."""
+        if self.script is None or self.only_cell or getattr(self.args, "in_process", False):
+            return None
+        return [sys.executable, str(self.script), *self.argv, "--only-cell", cell.id]
 
     @property
     def progress(self) -> bool:
@@ -662,11 +710,17 @@ def main(
     Returns:
         Process exit code (0 ok, 1 failed cells, 2 bad input).
     """
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     started = time.perf_counter()
     try:
         ctx = resolve_context(table, heading, args)
+        ctx.argv, ctx.script = argv, REPO_ROOT / "experiments" / f"{table}.py"
+        if not ctx.script.is_file():
+            ctx.script = None
         ctx.out.mkdir(parents=True, exist_ok=True)
+        if ctx.only_cell:  # a child process: compute that cell and leave the table to the parent
+            return 1 if run(ctx)[1] else 0
         print(f"{ctx.title}\noutput: {ctx.out}", file=sys.stderr)
         rows, failed = run(ctx)
         md = finish_table(ctx, rows, paper_table=paper_table, failed=failed, digits=digits,

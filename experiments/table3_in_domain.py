@@ -64,7 +64,7 @@ def run(ctx: H.RunContext):
         return H.f1_rows("in-domain", model, H.score_codes(ctx, path, sources[code], [code]))
 
     cells = [H.Cell((m, c)) for m in ctx.args.models for c in sources]
-    rows, failed = H.run_cells(cells, cell_fn, ctx.out, rerun=ctx.args.rerun, desc=TABLE,
+    rows, failed = H.run_cells(cells, cell_fn, ctx.out, rerun=ctx.args.rerun, desc=TABLE, ctx=ctx,
                                progress=ctx.progress)
     return H.add_average(rows, list(sources)), failed
 

@@ -64,7 +64,7 @@ def run(ctx: H.RunContext):
         return H.f1_rows(f"single-domain {TRAIN}", model, scores)
 
     cells = [H.Cell((m,)) for m in ctx.args.models]
-    return H.run_cells(cells, cell_fn, ctx.out, rerun=ctx.args.rerun, desc=TABLE,
+    return H.run_cells(cells, cell_fn, ctx.out, rerun=ctx.args.rerun, desc=TABLE, ctx=ctx,
                        progress=ctx.progress)
 
 

@@ -64,7 +64,7 @@ def run(ctx: H.RunContext):
         return H.f1_rows(strategy, model, H.score_codes(ctx, path, manifest, cols))
 
     cells = [H.Cell((s, m), {"columns": cols}) for s in ("merge", "transfer") for m in ctx.args.models]
-    rows, failed = H.run_cells(cells, cell_fn, ctx.out, rerun=ctx.args.rerun, desc=TABLE,
+    rows, failed = H.run_cells(cells, cell_fn, ctx.out, rerun=ctx.args.rerun, desc=TABLE, ctx=ctx,
                                progress=ctx.progress)
     return H.add_average(rows, cols), failed
 

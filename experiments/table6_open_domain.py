@@ -83,7 +83,7 @@ def run(ctx: H.RunContext):
 
     strategies = ["single", "merge", "transfer"] + ([] if ctx.args.no_rgs else ["rgs"])
     cells = [H.Cell((s, m)) for s in strategies for m in ctx.args.models]
-    return H.run_cells(cells, cell_fn, ctx.out, rerun=ctx.args.rerun, desc=TABLE,
+    return H.run_cells(cells, cell_fn, ctx.out, rerun=ctx.args.rerun, desc=TABLE, ctx=ctx,
                        progress=ctx.progress)
 
 

@@ -166,3 +166,55 @@ def test_trained_reuses_finished_model(tmp_path):
     assert H.trained(run_dir, train) == first and len(calls) == 1
     with pytest.raises(H.ExperimentError, match="without a model file"):
         H.trained(tmp_path / "other", lambda: object())
+
+
+class _ChildCtx:
+    """Stands in for a RunContext: each cell's 'child process' is a small Python command."""
+
+    def __init__(self, out: Path, only: str | None = None, fail: str = ""):
+        self.out, self.only_cell, self.fail = out, only, fail
+
+    def child_command(self, cell: H.Cell) -> list[str] | None:
+        import sys
+
+        if self.only_cell:
+            return None
+        if cell.id == self.fail:
+            return [sys.executable, "-c", "raise SystemExit(3)"]
+        record = {"cell": list(cell.key), "params": {}, "seconds": 0.1,
+                  "rows": [{"row": cell.id, "ours": 1.0, "pid": "child"}]}
+        code = (f"from experiments.harness import write_json_atomic; "
+                f"write_json_atomic({str(H.cell_path(self.out, cell))!r}, {record!r})")
+        return [sys.executable, "-c", code]
+
+
+def test_run_cells_in_child_processes(tmp_path, capsys):
+    cells = [H.Cell(("a",)), H.Cell(("b",)), H.Cell(("c",))]
+
+    def in_process(cell):
+        return [{"row": cell.id, "ours": 2.0, "pid": "parent"}]
+
+    rows, failed = H.run_cells(cells, in_process, tmp_path, progress=False,
+                               ctx=_ChildCtx(tmp_path, fail="b"))
+    assert failed == ["b"] and [r["pid"] for r in rows] == ["child", "child"]
+    assert "cell b: its child process ended with exit code 3" in capsys.readouterr().err
+    # a re-run only computes the failed cell; a child (only_cell) computes just its own cell
+    rows, failed = H.run_cells(cells, in_process, tmp_path, progress=False,
+                               ctx=_ChildCtx(tmp_path, only="b"))
+    assert failed == [] and [(r["cell"], r["pid"], r["cached"]) for r in rows] == [
+        ("b", "parent", False)]
+    rows, _ = H.run_cells(cells, in_process, tmp_path, progress=False, ctx=_ChildCtx(tmp_path))
+    assert [r["cached"] for r in rows] == [True, True, True]
+
+
+def test_child_command_repeats_the_script_arguments(tmp_path):
+    args = argparse.Namespace(data=None, quick=False, out=tmp_path, work=None, seed=0, epochs=None,
+                              rerun=False, workers=1, no_progress=False, in_process=False,
+                              only_cell=None)
+    ctx = H.resolve_context("table5_transfer", "T", args)
+    ctx.argv, ctx.script = ["--out", str(tmp_path)], Path("experiments/table5_transfer.py")
+    cmd = ctx.child_command(H.Cell(("merge", "clrnet")))
+    assert cmd[1:] == ["experiments/table5_transfer.py", "--out", str(tmp_path), "--only-cell",
+                       "merge__clrnet"]
+    args.in_process = True
+    assert ctx.child_command(H.Cell(("merge", "clrnet"))) is None
