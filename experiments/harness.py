@@ -293,11 +293,11 @@ def run_cells(
         raise ExperimentError(f"duplicate cell ids in table: {sorted(i for i in ids if ids.count(i) > 1)}")
     rows: list[dict[str, Any]] = []
     failed: list[str] = []
-    bar = tqdm(cells, desc=desc, unit="cell", disable=not progress, file=sys.stderr)
     only = ctx.only_cell if ctx is not None else None
+    if only is not None:  # a child process: its one cell, under the parent's progress bar
+        cells, progress = [c for c in cells if c.id == only], False
+    bar = tqdm(cells, desc=desc, unit="cell", disable=not progress, file=sys.stderr)
     for cell in bar:
-        if only is not None and cell.id != only:
-            continue
         bar.set_postfix_str(cell.id)
         path = cell_path(out_dir, cell)
         cached = path.exists() and not rerun
@@ -806,11 +806,12 @@ def prepare_clips(
     if tag in ctx.cache:
         return ctx.cache[tag]
     out = ctx.work / tag
-    print(f"preparing clips: {dataset} {root} -> {out}", file=sys.stderr)
+    if not ctx.only_cell:  # child processes re-open the parent's clips silently
+        print(f"preparing clips: {dataset} {root} -> {out}", file=sys.stderr)
     manifest = prepare(
         dataset, root, out, compression=compression, clip_len=clip_len,
         clips_per_video=p.clips_per_video, sampling=sampling, size=size,
-        limit=p.video_limit, progress=ctx.progress,
+        limit=p.video_limit, progress=ctx.progress and not ctx.only_cell,
         workers=getattr(ctx.args, "workers", 1),
     )
     ctx.cache[tag] = Path(manifest)
