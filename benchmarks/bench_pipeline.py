@@ -108,13 +108,6 @@ def _cpu_seconds() -> float:
     return t.user + t.system
 
 
-def machine_info() -> dict:
-    """Cores, load, CPU flags, versions and git SHA (:func:`benchmarks.common.machine_info`)."""
-    from benchmarks.common import machine_info as shared
-
-    return shared()
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print one JSON line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -157,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
                .map(lambda x: (x, 0)).prefetch(tf.data.AUTOTUNE))
         for key, value in measure(raw, args.measure).items():
             result[f"read_decode_only_{key}"] = value
+    from benchmarks.common import machine_info
+
     result.update(machine_info())
     print(json.dumps(result))
     return 0

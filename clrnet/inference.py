@@ -17,8 +17,8 @@ measured by ``python -m benchmarks models`` (README "Performance"):
   them on AVX512-BF16/AMX on CPUs that have it), the gate arithmetic and the cell state of the
   fused ConvLSTM in float32, and the classifier head in float32. Fused ConvLSTM layers store
   their weights in bfloat16 (the very values the mixed policy would cast to on every call;
-  CLRNet-50's ConvLSTM weights are mostly large 1x1 recurrent kernels read with few pixels). ``"float16"`` does the same
-  with ``mixed_float16`` (GPU only).
+  CLRNet-50's ConvLSTM weights are mostly large 1x1 recurrent kernels read with few pixels).
+  ``"float16"`` does the same with ``mixed_float16`` (GPU only).
 * **One compiled call**: ``tf.function`` over the whole forward pass (``jit_compile=True`` adds
   XLA; on CPU it is measured, not assumed, to help), batches of ``batch_size`` clips, no
   per-frame Python.

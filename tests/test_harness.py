@@ -218,3 +218,9 @@ def test_child_command_repeats_the_script_arguments(tmp_path):
                        "merge__clrnet"]
     args.in_process = True
     assert ctx.child_command(H.Cell(("merge", "clrnet"))) is None
+
+
+def test_unknown_only_cell_is_a_one_line_error(tmp_path):
+    with pytest.raises(H.ExperimentError, match="--only-cell zz: no such cell"):
+        H.run_cells([H.Cell(("a",))], lambda c: [], tmp_path, progress=False,
+                    ctx=_ChildCtx(tmp_path, only="zz"))
