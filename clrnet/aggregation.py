@@ -1,6 +1,8 @@
-"""Video-level aggregation of per-clip (or per-frame) fake probabilities.
+"""Aggregation of per-frame / per-clip fake probabilities into clip- and video-level scores.
 
-Used by :mod:`clrnet.predict`. Choices:
+The one place scores are combined: :func:`aggregate` for one video's scores (predict),
+:func:`aggregate_scores` for a table of scores (evaluation, strategies, experiments), both with
+the same methods:
 
 * ``"mean"`` (default): the mean of the clip scores. CLRNet (Tariq et al., WWW'21) reports
   clip-level results and does not define a video score; the mean is the common practice of the
@@ -13,7 +15,8 @@ Used by :mod:`clrnet.predict`. Choices:
   frames called fake and a score equal to the threshold as fake. The fraction is itself
   compared with the threshold for the verdict.
 
-No official file is copied; this is a few lines of NumPy.
+Tables group by ``dataset``/``method``/``video_id`` (FF++ reuses video ids across methods, so the
+same id under two methods is two videos) and, for the clip level, ``clip_index``.
 """
 
 from __future__ import annotations
@@ -21,8 +24,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 
-__all__ = ["AGGREGATIONS", "aggregate", "verdict"]
+from clrnet.errors import MetricInputError
+
+__all__ = ["AGGREGATIONS", "aggregate", "aggregate_scores", "verdict"]
 
 #: Names accepted by :func:`aggregate`, with a one-line description each.
 AGGREGATIONS: dict[str, str] = {
@@ -46,13 +52,12 @@ def aggregate(scores: Sequence[float] | np.ndarray, method: str = "mean",
         The video-level value, or ``None`` when ``scores`` is empty.
 
     Raises:
-        ValueError: unknown ``method``.
+        MetricInputError: unknown ``method`` (a ``ValueError``).
 
     References:
         Afchar et al., "MesoNet", WIFS 2018, official ``DariusAf/MesoNet`` (``"fraction"``).
     """
-    if method not in AGGREGATIONS:
-        raise ValueError(f"unknown aggregation {method!r}; choose one of {sorted(AGGREGATIONS)}")
+    _check_method(method)
     s = np.asarray(scores, dtype=np.float64).reshape(-1)
     if s.size == 0:
         return None
@@ -78,3 +83,54 @@ def verdict(value: float | None, threshold: float = 0.5) -> str | None:
     if value is None:
         return None
     return "FAKE" if value >= threshold else "REAL"
+
+
+def _check_method(method: str) -> None:
+    if method not in AGGREGATIONS:
+        raise MetricInputError(f"unknown aggregation {method!r}; choose one of "
+                               f"{sorted(AGGREGATIONS)}")
+
+
+def aggregate_scores(scores: pd.DataFrame, level: str = "video", how: str = "mean",
+                     threshold: float = 0.5) -> pd.DataFrame:
+    """Aggregate a table of per-frame or per-clip scores to clip or video level.
+
+    Args:
+        scores: columns ``video_id``, ``label`` (fake = 1), ``score`` and optionally
+            ``dataset``, ``method`` and ``clip_index``.
+        level: ``"frame"`` (unchanged copy), ``"clip"`` (needs ``clip_index``) or ``"video"``.
+        how: one of :data:`AGGREGATIONS`.
+        threshold: the decision threshold, used by ``"fraction"``.
+
+    Returns:
+        One row per group: the group keys, ``label``, the aggregated ``score`` and ``n`` (how
+        many scores it combines), sorted by the keys.
+
+    Raises:
+        MetricInputError: missing columns, an unknown level or method, or a group that holds
+            both labels.
+    """
+    missing = {"video_id", "label", "score"} - set(scores.columns)
+    if missing:
+        raise MetricInputError(f"score table lacks columns {sorted(missing)}")
+    if level == "frame":
+        return scores.copy()
+    _check_method(how)
+    keys = [k for k in ("dataset", "method", "video_id") if k in scores.columns]
+    if level == "clip":
+        if "clip_index" not in scores.columns:
+            raise MetricInputError("clip-level aggregation needs a clip_index column")
+        keys.append("clip_index")
+    elif level != "video":
+        raise MetricInputError(f"unknown level {level!r} (frame, clip or video)")
+    groups = scores.groupby(keys, sort=True)
+    labels = groups["label"].agg(["min", "max"])
+    if (labels["min"] != labels["max"]).any():
+        raise MetricInputError("a video has both fake and real labels")
+    if how == "fraction":
+        value = groups["score"].agg(lambda s: float((np.asarray(s) >= threshold).mean()))
+    else:
+        value = groups["score"].agg(how)
+    out = pd.DataFrame({"label": groups["label"].first(), "score": value,
+                        "n": groups["score"].size()})
+    return out.reset_index()

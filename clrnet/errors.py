@@ -1,4 +1,4 @@
-"""Exceptions of the ``clrnet`` package (training, strategies, CAM).
+"""Exceptions of the ``clrnet`` framework (registry, models, training, strategies, CAM, predict).
 
 Every error carries a one-line message that names what is wrong and where (a path, a model
 name, a flag), so command-line entry points can print ``error: <message>`` and exit non-zero
@@ -22,11 +22,19 @@ class EmptyDatasetError(ClrnetError, ValueError):
 
 
 class InputShapeError(ClrnetError, ValueError):
-    """Data whose clip length, frame size or channels do not match the model's input."""
+    """Data whose clip length, frame size, channels or value range do not fit the model."""
 
 
-class WeightsMismatchError(ClrnetError, ValueError):
-    """A weights or model file that belongs to another architecture."""
+class ModelError(ClrnetError, ValueError):
+    """A model that cannot be built, loaded or used as asked (bad argument or value)."""
+
+
+class UnknownModelError(ModelError):
+    """A model name that is not in the registry (the message lists the valid names)."""
+
+
+class WeightsError(ModelError):
+    """A weights or model file that is missing, unreadable or made for another architecture."""
 
 
 class PrecisionError(ClrnetError, ValueError):
@@ -39,3 +47,7 @@ class ResumeError(ClrnetError, ValueError):
 
 class CamError(ClrnetError, ValueError):
     """A model or clip for which class activation maps cannot be computed."""
+
+
+class MetricInputError(ClrnetError, ValueError):
+    """Labels or scores that cannot be evaluated (shape mismatch, non-binary labels, NaN)."""

@@ -38,6 +38,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from clrnet.aggregation import aggregate_scores
+from clrnet.errors import MetricInputError
+
 __all__ = [
     "MetricInputError",
     "roc_curve",
@@ -56,7 +59,6 @@ __all__ = [
     "log_wp_point",
     "log_wp_at_threshold",
     "summarize",
-    "aggregate_scores",
     "level_summaries",
     "sequence_video_scores",
     "CVSelection",
@@ -65,8 +67,6 @@ __all__ = [
 ]
 
 
-class MetricInputError(ValueError):
-    """Raised when labels/scores cannot be evaluated (shape mismatch, non-binary labels, NaN)."""
 
 
 def _validate(y_true: Iterable, y_score: Iterable) -> tuple[np.ndarray, np.ndarray]:
@@ -420,43 +420,6 @@ def summarize(
     for r in recalls:
         out[f"log_wp@{r:g}"] = log_wp(y, s, r, alpha)
     return out
-
-
-def aggregate_scores(
-    frame_scores: pd.DataFrame, level: str = "video", how: str = "mean"
-) -> pd.DataFrame:
-    """Aggregate per-frame or per-clip scores to clip or video level.
-
-    Args:
-        frame_scores: columns ``video_id``, ``label``, ``score`` and optionally ``method``
-            (FF++ reuses video ids across methods, so they are grouped together) and ``clip_index``.
-        level: ``"frame"`` (unchanged), ``"clip"`` (needs ``clip_index``) or ``"video"``.
-        how: ``"mean"`` (default, the papers' video-level rule), ``"median"`` or ``"max"``.
-
-    Returns:
-        One row per group with ``label`` and the aggregated ``score``.
-    """
-    missing = {"video_id", "label", "score"} - set(frame_scores.columns)
-    if missing:
-        raise MetricInputError(f"score table lacks columns {sorted(missing)}")
-    if level == "frame":
-        return frame_scores.copy()
-    if how not in ("mean", "median", "max"):
-        raise MetricInputError(f"unknown aggregation {how!r}")
-    keys = [k for k in ("method", "video_id") if k in frame_scores.columns]
-    if level == "clip":
-        if "clip_index" not in frame_scores.columns:
-            raise MetricInputError("clip-level aggregation needs a clip_index column")
-        keys.append("clip_index")
-    elif level != "video":
-        raise MetricInputError(f"unknown level {level!r} (frame, clip or video)")
-    labels = frame_scores.groupby(keys, sort=True)["label"].agg(["min", "max"])
-    if (labels["min"] != labels["max"]).any():
-        raise MetricInputError("a video has both fake and real labels")
-    grouped = frame_scores.groupby(keys, sort=True).agg(
-        label=("label", "first"), score=("score", how)
-    )
-    return grouped.reset_index()
 
 
 def level_summaries(

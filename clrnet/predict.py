@@ -3,7 +3,7 @@
 For each video: sample frames (frame models) or clips (clip models) evenly over the whole video,
 find the largest face (or every tracked face with ``--all-faces``) with
 :class:`data_prep.faces.FaceExtractor` in one streaming pass, score all crops of the video in one
-batched model call, and combine the scores into a video-level P(fake) (:mod:`clrnet.aggregate`).
+batched model call, and combine the scores into a video-level P(fake) (:mod:`clrnet.aggregation`).
 Prints one line per video; ``--json``/``--csv`` keep every per-clip score, the frames that had a
 face box, the model and the timings; ``--heatmap`` draws a timeline strip (:mod:`clrnet.heatmap`).
 
@@ -31,8 +31,10 @@ What this follows and where it differs:
 * A clip is scored when at least half of its frames have a face; its face-less frames are
   filled with the nearest face crop of the same clip (ours; the papers drop such frames during
   preprocessing). A frame model scores only frames with a face.
-* Two-branch models saved with their compiled isolation loss (embedding output) are wrapped
-  with :func:`twobranch.models.make_scorer` using the loss's centre, so they too give P(fake).
+* Models of every registered family are served (the model file names its family, and the
+  family's package is imported through the registry, :func:`clrnet.registry.load_model`).
+  Embedding models (two-branch checkpoints saved with their compiled isolation loss) are
+  wrapped by their family's scorer (``ModelSpec.to_scorer``), so they too give P(fake).
 
 Exit status: 0 when at least one video was scored, 1 when none could be, 2 for usage errors
 (no inputs, a model that cannot be loaded, bad options). Bad videos never stop the batch: each
@@ -55,7 +57,7 @@ from typing import Any
 
 import numpy as np
 
-from clrnet.aggregate import AGGREGATIONS, aggregate, verdict
+from clrnet.aggregation import AGGREGATIONS, aggregate, verdict
 
 __all__ = [
     "VIDEO_EXTENSIONS",
@@ -78,7 +80,6 @@ VIDEO_EXTENSIONS = (
 )
 DEFAULT_FRAMES = 32
 DEFAULT_CLIPS = 16
-DEFAULT_TWO_BRANCH_WINDOWS = 8
 MIN_FACE_FRACTION = 0.5
 
 
@@ -103,9 +104,11 @@ class LoadedModel:
         kind: ``"frame"`` or ``"clip"``.
         clip_len: frames per clip (clip models), else 1.
         size: ``(H, W)`` of the crops it takes.
-        family: ``"two_branch"`` for Masi et al.'s network, else the registry name or ``"other"``.
+        family: the registry family (``"clrnet"``, ``"twobranch"``) or ``"other"``.
         score: ``x (B, [T,] H, W, 3) float32 in [0, 1] -> (B,) P(fake)``.
         notes: how the model was adapted (e.g. wrapped with a scorer).
+        units: clips (or frames) sampled per video by default (the registry entry's).
+        clip_stride: distance between a clip's frames by default (the registry entry's).
     """
 
     model: Any
@@ -118,6 +121,8 @@ class LoadedModel:
     family: str
     score: Callable[[np.ndarray], np.ndarray]
     notes: list[str] = field(default_factory=list)
+    units: int = 0
+    clip_stride: int = 1
 
     def info(self) -> dict[str, Any]:
         """JSON-ready description (name, path, trained_on, input, kind, family, notes)."""
@@ -167,27 +172,13 @@ def _trained_on_from_run(path: Path) -> str | None:
     return None
 
 
-def _is_two_branch(model: Any) -> bool:
-    from twobranch.layers import DeepLoG
-
-    if model.name.startswith("two_branch"):
-        return True
-    stack = list(model.layers)
-    while stack:
-        layer = stack.pop()
-        if isinstance(layer, DeepLoG) or layer.name == "bilstm":
-            return True
-        inner = getattr(layer, "layer", None)  # TimeDistributed / Bidirectional
-        stack.extend(getattr(layer, "layers", []) + ([inner] if inner is not None else []))
-    return False
-
-
 def load_model(spec: str, precision: str = "float32") -> LoadedModel:
-    """Load a packaged pretrained model by name or any ``.keras`` file saved by this package.
+    """Load a packaged pretrained model by name or a ``.keras`` file of any registered family.
 
     Args:
-        spec: a key of :data:`clrnet.models.PRETRAINED` (e.g. ``"mesoinception4_df"``) or a path
-            to a ``.keras`` file (CLRNet clips, two-branch sequences, frame baselines).
+        spec: a packaged name (:func:`clrnet.registry.pretrained_names`, e.g.
+            ``"mesoinception4_df"``) or a path to a ``.keras`` file (CLRNet clips, two-branch
+            sequences, frame baselines).
         precision: ``"float32"`` (default: the plain Keras model) or ``"bfloat16"``,
             ``"float16"`` (GPU), ``"auto"``: score through
             :func:`clrnet.inference.make_predict_fn` (fused ConvLSTM, reduced precision; P(fake)
@@ -202,84 +193,63 @@ def load_model(spec: str, precision: str = "float32") -> LoadedModel:
     """
     import keras
 
-    import clrnet  # noqa: F401  (registers custom objects)
-    import twobranch  # noqa: F401
-    from clrnet.models import (
-        MODEL_DEFAULTS,
-        PRETRAINED,
-        ModelError,
-        expected_input,
-        fake_probability,
-        load_pretrained,
-        model_kind,
-        provenance,
-        registry_name,
-    )
+    from clrnet import registry
+    from clrnet.errors import ModelError
+    from clrnet.scoring import as_scorer, fake_probability
 
     notes: list[str] = []
-    if spec in PRETRAINED:
+    if spec in registry.pretrained_names():
         try:
-            model = load_pretrained(spec)
+            model = registry.load_pretrained(spec)
         except ModelError as exc:
             raise ModelLoadError(f"{spec}: {_first_line(exc)}") from exc
-        path, name = str(PRETRAINED[spec]["path"]), spec
+        path, name = str(registry.get_pretrained(spec).path), spec
     else:
         file = Path(spec)
         if not file.exists():
             raise ModelLoadError(
                 f"{spec}: no such model file, and not a packaged model name "
-                f"({', '.join(sorted(PRETRAINED))})"
+                f"({', '.join(sorted(registry.pretrained_names()))})"
             )
         if not file.is_file():
             raise ModelLoadError(f"{spec}: not a Keras model file (it is a folder)")
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                model = keras.models.load_model(file)
-        except Exception as exc:  # Keras raises many types for a bad file
+            model = registry.load_model(file)
+        except ModelError as exc:
             raise ModelLoadError(f"{spec}: not a Keras model file ({_first_line(exc)})") from exc
         if not isinstance(model, keras.Model):
             raise ModelLoadError(f"{spec}: not a Keras model file (loaded a {type(model).__name__})")
         path, name = str(file), model.name
 
-    try:
-        kind = model_kind(model)
-        t, h, w = expected_input(model)
-    except ModelError as exc:
-        raise ModelLoadError(f"{spec}: {_first_line(exc)}") from exc
-    family = "two_branch" if _is_two_branch(model) else (registry_name(model) or "other")
-    defaults = MODEL_DEFAULTS.get(registry_name(model) or "", {})
+    shape = tuple(model.inputs[0].shape)
+    if len(shape) not in (4, 5):
+        raise ModelLoadError(f"{spec}: model {model.name!r} has a rank-{len(shape)} input; "
+                             "expected clips or frames")
+    kind = "clip" if len(shape) == 5 else "frame"
+    t, h, w = (shape[1], shape[2], shape[3]) if kind == "clip" else (None, shape[1], shape[2])
+    entry = registry.spec_of(model)
+    family = entry.family if entry else "other"
     if h is None or w is None:
-        h = w = int(defaults.get("image_size") or 224)
+        h = w = int(entry.input_size if entry else 224)
         notes.append(f"model accepts any image size; using {h}x{w}")
     if kind == "clip" and t is None:
-        t = int(defaults.get("clip_length") or (10 if family == "two_branch" else 5))
+        t = int(entry.clip_len if entry and entry.clip_len else 5)
         notes.append(f"model accepts any clip length; using {t} frames")
+    try:
+        scorer = as_scorer(model)
+    except ModelError as exc:
+        raise ModelLoadError(f"{spec}: {_first_line(exc)}") from exc
+    if scorer is not model:
+        notes.append("embedding model wrapped with its family's scorer (centre of its "
+                     "compiled isolation loss)")
+    model = scorer
 
     # All of a video's crops go in one fake_probability call; its batch size bounds peak memory
     # (MesoInception4 at 256x256: batch 16 vs 32 costs the same CPU time, ~75 MB less RSS).
     batch = 16 if kind == "frame" else 4
-    width = model.outputs[0].shape[-1]
-    if width in (1, 2):
 
-        def score(x: np.ndarray, _m=model) -> np.ndarray:
-            return fake_probability(_m, x, batch_size=batch)
-    else:
-        from twobranch.losses import IsolationLoss
-        from twobranch.models import make_scorer
-
-        loss = getattr(model, "loss", None)
-        if not isinstance(loss, IsolationLoss):
-            raise ModelLoadError(
-                f"{spec}: outputs {width}-d embeddings, not P(fake), and has no compiled "
-                "isolation-loss centre; save twobranch.models.make_scorer(model, center) instead"
-            )
-        model = make_scorer(model, np.asarray(loss.center, np.float32),
-                            r_minus=loss.r_minus, r_plus=loss.r_plus)
-        notes.append("embedding model wrapped with make_scorer(centre of its isolation loss)")
-
-        def score(x: np.ndarray, _m=model) -> np.ndarray:
-            return fake_probability(_m, x, batch_size=batch)
+    def score(x: np.ndarray, _m=model) -> np.ndarray:
+        return fake_probability(_m, x, batch_size=batch)
 
     if precision != "float32":
         from clrnet.inference import InferenceError, make_predict_fn
@@ -293,16 +263,16 @@ def load_model(spec: str, precision: str = "float32") -> LoadedModel:
         def score(x: np.ndarray, _fast=fast) -> np.ndarray:
             return _fast(x)
 
-    trained_on = None
-    tag = provenance(model)
-    if tag:
-        trained_on = tag["trained_on"]
-    if trained_on is None and spec not in PRETRAINED:
+    trained_on = getattr(model, "trained_on", "") or None
+    if trained_on is None and spec not in registry.pretrained_names():
         trained_on = _trained_on_from_run(Path(spec).resolve())
+    units = (entry.video_units if entry else 0) or (DEFAULT_CLIPS if kind == "clip"
+                                                     else DEFAULT_FRAMES)
     return LoadedModel(
         model=model, name=name, path=path, trained_on=trained_on or "unknown", kind=kind,
         clip_len=int(t) if kind == "clip" else 1, size=(int(h), int(w)), family=family,
-        score=score, notes=notes,
+        score=score, notes=notes, units=units,
+        clip_stride=entry.clip_stride if entry and kind == "clip" else 1,
     )
 
 
@@ -344,8 +314,9 @@ def plan_units(frame_count: int, loaded: LoadedModel, frames: int | None = None,
     Args:
         frame_count: frames in the video.
         loaded: the model.
-        frames: frames to sample for a frame model (default 32).
-        clips: clips to sample for a clip model (default 16; 8 for the two-branch network).
+        frames: frames to sample for a frame model (default: ``loaded.units``, 32).
+        clips: clips to sample for a clip model (default: ``loaded.units``: 16; 8 for the
+            two-branch network).
         clip_stride: distance between a clip's frames (1 = consecutive; Masi et al. use 7 at
             inference).
 
@@ -358,10 +329,9 @@ def plan_units(frame_count: int, loaded: LoadedModel, frames: int | None = None,
     from data_prep.video import evenly_spaced, evenly_spaced_clips
 
     if loaded.kind == "frame":
-        return [[i] for i in evenly_spaced(frame_count, frames or DEFAULT_FRAMES)]
-    default = DEFAULT_TWO_BRANCH_WINDOWS if loaded.family == "two_branch" else DEFAULT_CLIPS
+        return [[i] for i in evenly_spaced(frame_count, frames or loaded.units)]
     span = (loaded.clip_len - 1) * clip_stride + 1
-    windows = evenly_spaced_clips(frame_count, span, clips or default)
+    windows = evenly_spaced_clips(frame_count, span, clips or loaded.units)
     return [list(range(w[0], w[0] + span, clip_stride)) for w in windows]
 
 
@@ -432,7 +402,7 @@ def predict_video(path: str, loaded: LoadedModel, extractor: Any, threshold: flo
         loaded: the model (:func:`load_model`).
         extractor: a :class:`data_prep.faces.FaceExtractor` whose output size fits the model.
         threshold: decision threshold for the verdict.
-        aggregation: a key of :data:`clrnet.aggregate.AGGREGATIONS`.
+        aggregation: a key of :data:`clrnet.aggregation.AGGREGATIONS`.
         frames: frames to sample (frame models).
         clips: clips to sample (clip models).
         clip_stride: distance between a clip's frames (clip models). With a stride above 1
@@ -737,11 +707,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, default=None,
                    help=f"frames sampled per video for frame models ({DEFAULT_FRAMES})")
     p.add_argument("--clips", type=int, default=None,
-                   help=f"clips sampled per video for clip models ({DEFAULT_CLIPS}; "
-                   f"{DEFAULT_TWO_BRANCH_WINDOWS} for two-branch)")
-    p.add_argument("--clip-stride", type=int, default=1,
-                   help="frames between a clip's frames (1: consecutive; 7: Masi et al.'s "
-                   "inference sampling; MTCNN then runs on every clip frame)")
+                   help=f"clips sampled per video for clip models ({DEFAULT_CLIPS}, or the "
+                   "model's own default: 8 for the two-branch network)")
+    p.add_argument("--clip-stride", type=int, default=None,
+                   help="frames between a clip's frames (default: the model's own, 1 = "
+                   "consecutive; 7 for the two-branch network, Masi et al.'s inference "
+                   "sampling; with a stride above 1 MTCNN runs on every clip frame)")
     p.add_argument("--all-faces", action="store_true",
                    help="score every tracked face; the video takes its most suspicious face")
     p.add_argument("--margin", type=float, default=1.3, help="face crop zoom-out (1.3)")
@@ -820,9 +791,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         _check_args(args)
         videos = expand_inputs(args.videos)
-        from clrnet.models import DEFAULT_PRETRAINED
+        from clrnet.models.specs import DEFAULT_PRETRAINED
 
         loaded = load_model(args.model or DEFAULT_PRETRAINED, args.precision)
+        if args.clip_stride is None:
+            args.clip_stride = loaded.clip_stride
     except PredictUsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -834,9 +807,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                args.all_faces, args.clip_stride)
     report: dict[str, Any] = {
         "model": loaded.info(), "threshold": args.threshold, "aggregation": args.aggregation,
-        "sampling": {"frames": args.frames or DEFAULT_FRAMES} if loaded.kind == "frame" else {
-            "clips": args.clips or (DEFAULT_TWO_BRANCH_WINDOWS if loaded.family == "two_branch"
-                                    else DEFAULT_CLIPS), "clip_len": loaded.clip_len,
+        "sampling": {"frames": args.frames or loaded.units} if loaded.kind == "frame" else {
+            "clips": args.clips or loaded.units, "clip_len": loaded.clip_len,
             "clip_stride": args.clip_stride},
         "all_faces": bool(args.all_faces),
         "timings": {"model_load_s": round(load_s, 3), "total_s": None},

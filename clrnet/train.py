@@ -3,7 +3,7 @@
 Follows the training set-up of Tariq et al. (WWW'21, Sec. 4.2, 5.2, Algorithm 1) and the official
 notebooks (``shahroztariq/CLRNet``, ``src/CLRNET_*.ipynb``): Adam(5e-5), binary cross-entropy on
 the two-way softmax, 16 clips of 5 frames per batch, each model's official values from
-``clrnet.models.MODEL_DEFAULTS``; every value can be overridden on the command line.
+the registry (``clrnet.registry``, entries in ``clrnet.models.specs``); every value can be overridden on the command line.
 
 Data come from ``python -m data_prep extract`` (a TFRecord folder or its manifest). A *domain*
 is a set of methods; since FF++ keeps all real videos under method ``original``, every domain
@@ -48,8 +48,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _model_names() -> list[str]:
-    from clrnet.models import MODELS
-    return list(MODELS)
+    from clrnet import registry
+    return registry.names("clrnet")
 
 
 def parse_model_arg(text: str) -> tuple[str, Any]:
@@ -225,9 +225,9 @@ def precheck(args: dict[str, Any]) -> None:
     """Cheap checks before any model is built: data selections exist and are non-empty.
 
     Raises:
-        EmptyDatasetError / WeightsMismatchError: naming the path or selection.
+        EmptyDatasetError / WeightsError: naming the path or selection.
     """
-    from clrnet.errors import WeightsMismatchError
+    from clrnet.errors import WeightsError
 
     single, domains, val = _specs(args)
     strategy = args["strategy"]
@@ -239,12 +239,13 @@ def precheck(args: dict[str, Any]) -> None:
     val.files()
     for key in ("source_model", "weights"):
         if args.get(key) and not Path(args[key]).is_file():
-            raise WeightsMismatchError(f"{key.replace('_', ' ')} file not found: {args[key]}")
+            raise WeightsError(f"{key.replace('_', ' ')} file not found: {args[key]}")
 
 
 def run(args: dict[str, Any]) -> dict[str, Any]:
     """Train as ``args`` says; return a summary (run folder, metrics)."""
     from clrnet import strategies, training
+    from clrnet.run_record import write_run_record
 
     resume = args.get("resume") is not None
     precheck(args)
@@ -255,7 +256,7 @@ def run(args: dict[str, Any]) -> dict[str, Any]:
     else:
         name = args.get("name") or f"{args['model']}-{args['strategy']}"
         run_dir = training.make_run_dir(args["out"], name)
-    training.write_run_record(run_dir, args, extra={"replicas": dist.num_replicas_in_sync})
+    write_run_record(run_dir, args, extra={"replicas": dist.num_replicas_in_sync})
     single, domains, val = _specs(args)
     hp = _hp(args, resume)
     model_name, strategy = args["model"], args["strategy"]
@@ -292,13 +293,12 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     ns = build_parser().parse_args(argv)
     from clrnet.errors import ClrnetError
-    from clrnet.models.errors import ModelError
     from data_prep.errors import DataPrepError
 
     try:
         args = resolve_args(ns)
         summary = run(args)
-    except (ClrnetError, ModelError, DataPrepError) as exc:
+    except (ClrnetError, DataPrepError) as exc:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     print(json.dumps(summary, default=str))

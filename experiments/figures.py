@@ -83,7 +83,7 @@ def roc_curves(
     Returns:
         The PNG path.
     """
-    from experiments.metrics import roc_auc, roc_curve
+    from clrnet.metrics import roc_auc, roc_curve
 
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 4.5))

@@ -7,7 +7,7 @@ scripts compute each unfinished cell in a child process (the same script with ``
 because TensorFlow keeps memory after every ``fit`` (tensorflow#61791); ``--in-process`` opts
 out. When all cells are done the harness writes ``results.csv``, ``results.md``, a PNG bar
 chart (ours vs paper) and the run record (``args.json``, ``env.json`` via
-:func:`clrnet.training.write_run_record`), and prints the table with the published numbers
+:func:`clrnet.run_record.write_run_record`), and prints the table with the published numbers
 beside ours.
 
 Two profiles run the *same* code path:
@@ -35,6 +35,8 @@ from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the scripts import TF later, lazily
+
+from data_prep.fileio import atomic_path, write_csv_atomic, write_json_atomic, write_text_atomic  # noqa: E402
 
 MINI_LABEL = "mini benchmark (synthetic stand-in), not FaceForensics++"
 QUICK_TITLE = f"{MINI_LABEL} — quick profile"
@@ -203,24 +205,6 @@ class Cell:
     def id(self) -> str:
         """File-system safe id, e.g. ``transfer__clrnet``."""
         return "__".join(re.sub(r"[^A-Za-z0-9_.+-]+", "-", str(k)) for k in self.key)
-
-
-def write_json_atomic(path: str | os.PathLike, data: Any) -> Path:
-    """Write JSON to ``path`` via ``path.tmp`` and ``os.replace``.
-
-    Args:
-        path: destination.
-        data: JSON-serialisable content (NaN written as ``NaN``).
-
-    Returns:
-        The path.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    os.replace(tmp, path)
-    return path
 
 
 def cell_path(out_dir: str | os.PathLike, cell: Cell) -> Path:
@@ -457,16 +441,10 @@ def markdown_table(
 
 def write_csv(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> Path:
     """Write rows to CSV atomically (columns: union of keys, fixed ones first)."""
-    import pandas as pd
-
-    path = Path(path)
     first = ["section", "row", "col", "metric", "ours", "paper"]
-    df = pd.DataFrame(list(rows))
-    df = df[[c for c in first if c in df.columns] + [c for c in df.columns if c not in first]]
-    tmp = path.with_name(path.name + ".tmp")
-    df.to_csv(tmp, index=False)
-    os.replace(tmp, path)
-    return path
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    return write_csv_atomic(path, rows, [c for c in first if c in keys] +
+                            [c for c in keys if c not in first])
 
 
 def bar_chart(
@@ -605,7 +583,7 @@ def resolve_context(table: str, heading: str, args: argparse.Namespace) -> RunCo
     sub = "quick" if quick else "full"
     if quick and not mini:
         sub = "quick-userdata"
-    out = Path(args.out) if args.out else REPO_ROOT / "results" / sub / table
+    out = Path(args.out) if args.out else Path.cwd() / "results" / sub / table
     work = Path(args.work) if args.work else out.parent / "_prepared"
     if mini:
         title = f"{heading} — {QUICK_TITLE}"
@@ -655,8 +633,7 @@ def finish_table(
             f"\nData: {MINI_LABEL}. Numbers are NOT comparable with the paper's; the paper "
             "column is shown for orientation only.\n"
         )
-    (ctx.out / "results.md.tmp").write_text(md)
-    os.replace(ctx.out / "results.md.tmp", ctx.out / "results.md")
+    write_text_atomic(ctx.out / "results.md", md)
     figures = [str(p) for p in extra_figures]
     if rows:
         write_csv(rows, ctx.out / "results.csv")
@@ -679,12 +656,12 @@ def finish_table(
 
 
 def write_run_record(out: Path, args: Mapping[str, Any], extra: Mapping[str, Any]) -> None:
-    """The run record via :func:`clrnet.training.write_run_record` (args.json, env.json).
+    """The run record via :func:`clrnet.run_record.write_run_record` (args.json, env.json).
 
     A re-run (resumption) appends to ``resumes.jsonl`` there; ``run.json`` here always holds
     the latest run's facts.
     """
-    from clrnet.training import write_run_record as _write
+    from clrnet.run_record import write_run_record as _write
 
     _write(out, args, extra)
     write_json_atomic(out / "run.json", {"args": dict(args), **extra})
@@ -879,7 +856,7 @@ def hyper_params(ctx: RunContext, model: str, *, transfer: bool = False) -> dict
     Returns:
         Keyword arguments for the ``clrnet.strategies`` functions.
     """
-    from clrnet.strategies import model_defaults
+    from clrnet import registry
 
     p = ctx.profile
     hp: dict[str, Any] = {
@@ -892,8 +869,7 @@ def hyper_params(ctx: RunContext, model: str, *, transfer: bool = False) -> dict
     }
     if not transfer:
         hp["model_overrides"] = p.overrides_for(model)
-    defaults = model_defaults(model)
-    clip_model = defaults.get("clip_length", defaults.get("clip_len", p.clip_len)) is not None
+    clip_model = registry.get(model).kind == "clip"
     hp["clip_len"] = p.clip_len if clip_model else 1  # 1 = single frames
     if p.lr is not None:
         hp["lr"] = p.lr
@@ -916,9 +892,8 @@ def _model_file(result: Any, run_dir: Path) -> Path:
     model = getattr(result, "model", result)
     if hasattr(model, "save"):
         path = run_dir / "final.keras"
-        tmp = run_dir / "final.tmp.keras"
-        model.save(tmp)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            model.save(tmp)
         return path
     raise ExperimentError(f"{run_dir}: training finished without a model file")
 
@@ -993,13 +968,10 @@ def train_transfer(
 
 
 def load_model(path: Path):
-    """Load a saved model of this package (registers the custom objects first)."""
-    import keras
+    """Load a saved model of any installed family (:func:`clrnet.registry.load_model`)."""
+    from clrnet import registry
 
-    import clrnet  # noqa: F401 - registers custom layers/activations
-    import clrnet.models  # noqa: F401
-
-    return keras.models.load_model(path)
+    return registry.load_model(path)
 
 
 def score_codes(
@@ -1013,11 +985,11 @@ def score_codes(
     Returns:
         ``{code: DataFrame(video_id, method, label, score)}``.
     """
-    from clrnet import strategies
+    from clrnet.evaluation import evaluate
 
     model = load_model(model_path)
     spec = data_spec(manifest, codes, (split,))
-    df = strategies.evaluate(model, spec, ctx.profile.batch_size, seed=ctx.args.seed)
+    df = evaluate(model, spec, ctx.profile.batch_size, seed=ctx.args.seed)
     out = {}
     for code in codes:
         methods = {m.lower() for m in domain_methods([code])}
@@ -1041,14 +1013,15 @@ def f1_rows(section: str, model: str, scores: Mapping[str, Any]) -> list[dict[st
     Returns:
         Result rows.
     """
-    from experiments import metrics as M
+    from clrnet import metrics as M
+    from clrnet.aggregation import aggregate_scores
 
     rows = []
     for col, df in scores.items():
         if "clip_index" in df:  # frame models: one row per frame -> mean per clip
-            df = M.aggregate_scores(df, "clip")
+            df = aggregate_scores(df, "clip")
         y, s = df["label"].to_numpy(), df["score"].to_numpy()
-        video = M.aggregate_scores(df, "video")
+        video = aggregate_scores(df, "video")
         rows.append({
             "section": section, "row": model, "col": col, "metric": "F1 %",
             "ours": 100.0 * M.f1_at(y, s, 0.5),
@@ -1080,11 +1053,12 @@ def manifest_for(ctx: RunContext, code: str) -> Path | None:
 
 def check_models(names: Sequence[str]) -> None:
     """Fail early, in one line, on a model name the registry does not know."""
-    from clrnet.models import MODELS
+    from clrnet import registry
 
-    unknown = [n for n in names if n not in MODELS]
+    known = registry.names()
+    unknown = [n for n in names if n not in known]
     if unknown:
-        raise ExperimentError(f"unknown model(s) {unknown}; choose from {sorted(MODELS)}")
+        raise ExperimentError(f"unknown model(s) {unknown}; choose from {sorted(known)}")
 
 
 def restricted_grid_search(
@@ -1219,15 +1193,15 @@ def score_twobranch(
     Returns:
         DataFrame(video_id, method, clip_index, label, score).
     """
-    import twobranch  # noqa: F401 - registers the custom layers
-    from clrnet import strategies
+    from clrnet.evaluation import evaluate
+    from clrnet.strategies import DataSpec
 
     model = load_model(model_path)
     if codes is None:
-        spec = strategies.DataSpec(manifest, splits=(split,))
+        spec = DataSpec(manifest, splits=(split,))
     else:
         spec = data_spec(manifest, codes, (split,))
-    return strategies.evaluate(model, spec, ctx.profile.batch_size, seed=ctx.args.seed)
+    return evaluate(model, spec, ctx.profile.batch_size, seed=ctx.args.seed)
 
 
 def masi_rows(
@@ -1247,9 +1221,10 @@ def masi_rows(
     Returns:
         Result rows.
     """
-    from experiments import metrics as M
+    from clrnet import metrics as M
+    from clrnet.aggregation import aggregate_scores
 
-    df = M.aggregate_scores(scores, "video") if level == "video" else scores
+    df = aggregate_scores(scores, "video") if level == "video" else scores
     y, s = df["label"].to_numpy(), df["score"].to_numpy()
     out = []
     for col in cols:

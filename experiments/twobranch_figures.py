@@ -152,8 +152,8 @@ def run(ctx: H.RunContext):
 
     import numpy as np
 
+    from clrnet import metrics as M
     from experiments import figures
-    from experiments import metrics as M
     from twobranch.models import frame_encoder_of
 
     comp = H.resolve_compression(ctx, ctx.args.compression)

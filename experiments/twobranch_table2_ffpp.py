@@ -4,7 +4,7 @@ Reproduces Table 2 of "Two-branch Recurrent Network for Isolating Deepfakes in V
 two-branch recurrent network trained on real videos + Deepfakes, FaceSwap, Face2Face and
 NeuralTextures (one model for c23, one for c40), tested on the test split. Frame level: one score
 per 10-frame sequence (the model's unit); video level: the mean of a video's sequence scores.
-Metrics in %: AUC, pAUC@10% (McClish), tAUC@10%, TAR@10% (``experiments.metrics``).
+Metrics in %: AUC, pAUC@10% (McClish), tAUC@10%, TAR@10% (``clrnet.metrics``).
 
 Command::
 

@@ -67,7 +67,7 @@ def run(ctx: H.RunContext):
         return H.train_twobranch(ctx, f"four-{ctx.args.compression}", manifest, H.FFPP_FOUR)
 
     def cell_fn(cell: H.Cell):
-        from experiments import metrics as M
+        from clrnet import metrics as M
 
         if cell.key == ("celebdf",):
             scores = H.score_twobranch(ctx, model_path(), cross, None)

@@ -7,7 +7,7 @@ Reproduces Table 4 of "Two-branch Recurrent Network for Isolating Deepfakes in V
 * (b) video-level ln(wP) with alpha = 100 (DFDC preview evaluation) at recall 0.1 / 0.5 / 0.9, for
   the FF++ model without re-training: "valid" = the best of 5 folds (20% of the DFDC training
   videos each) choosing the number of sequences per video and the threshold
-  (``experiments.metrics.cross_validated_selection``), "test-from-valid" = those parameters on
+  (``clrnet.metrics.cross_validated_selection``), "test-from-valid" = those parameters on
   the test videos, "test" = the best number of sequences with the threshold matched to the recall
   on the test videos (as the paper). The achieved recalls are in the "recall" section.
 
@@ -59,7 +59,7 @@ def wp_rows(valid, test, folds: int, seed: int):
     """Rows of part (b) from sequence scores of the validation and test videos."""
     import math
 
-    from experiments import metrics as M
+    from clrnet import metrics as M
 
     rows = []
     n_max = int(test.groupby("video_id").size().max())
@@ -88,7 +88,7 @@ def wp_rows(valid, test, folds: int, seed: int):
 
 def run(ctx: H.RunContext):
     """Cells: accuracy per compression, and the log(wP) protocol; returns (rows, failed)."""
-    from experiments import metrics as M
+    from clrnet import metrics as M
 
     def model_for(comp: str):
         manifest = H.prepare_masi(ctx, comp)

@@ -16,14 +16,13 @@ import numpy as np
 import pytest
 from keras import layers
 
+from clrnet import registry
 from clrnet.models import (
     DEFAULT_PRETRAINED,
-    PRETRAINED,
     WeightsError,
     build_model,
     fake_probability,
     load_pretrained,
-    provenance,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -119,19 +118,19 @@ def test_default_pretrained_separates_test_faces():
     p = fake_probability(model, x)
     print(dict(zip(names, np.round(p, 4).tolist(), strict=True)))
     assert model.name == DEFAULT_PRETRAINED
-    assert provenance(model)["trained_on"].endswith("on Deepfake (DF)")
+    assert "on Deepfake (DF)" in model.trained_on
     assert p[y == 1].min() > 0.5 > p[y == 0].max()
 
 
 def test_pretrained_entries_exist_and_roundtrip(tmp_path):
-    for entry in PRETRAINED.values():
-        assert Path(entry["path"]).is_file()
+    for name in registry.pretrained_names():
+        assert registry.get_pretrained(name).path.is_file()
     model = load_pretrained("meso4_df")
     x, _, _ = _faces()
     path = tmp_path / "meso4_df.keras"
     model.save(path)
     again = keras.models.load_model(path)
-    assert provenance(again) == provenance(model)
+    assert (again.trained_on, again.weights_source) == (model.trained_on, model.weights_source)
     np.testing.assert_allclose(fake_probability(again, x), fake_probability(model, x), atol=1e-6)
 
 

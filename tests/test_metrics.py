@@ -1,4 +1,4 @@
-"""Tests for experiments.metrics: against scikit-learn where it has the metric, by hand elsewhere."""
+"""Tests for clrnet.metrics: against scikit-learn where it has the metric, by hand elsewhere."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
-from experiments import metrics as M
+from clrnet import metrics as M
 
 
 def _random_case(seed: int, n: int = 200, ties: bool = False):

@@ -1,4 +1,4 @@
-"""clrnet.predict CLI, clrnet.aggregate and clrnet.heatmap.
+"""clrnet.predict CLI, clrnet.aggregation and clrnet.heatmap.
 
 The real-video tests share one in-process CLI run (module fixture) over the bundled webcam
 video, the no-face dog video and crafted bad files, with few sampled frames to stay fast.
@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from clrnet.aggregate import AGGREGATIONS, aggregate, verdict
+from clrnet.aggregation import AGGREGATIONS, aggregate, verdict
 from clrnet.heatmap import _spans, pick_strip_frames, save_strip
 from clrnet.predict import expand_inputs, main
 
@@ -312,7 +312,7 @@ def test_tiny_two_branch_and_all_faces(tmp_path):
                str(out), "--clip-stride", "3"])
     assert rc == 0
     report = json.loads(out.read_text())
-    assert report["model"]["family"] == "two_branch" and report["sampling"]["clips"] == 8
+    assert report["model"]["family"] == "twobranch" and report["sampling"]["clips"] == 8
     v = report["videos"][0]
     assert v["n_scored"] >= 7 and len(v["tracks"]) >= 1
     for s in v["scores"]:
@@ -324,17 +324,18 @@ def test_tiny_two_branch_and_all_faces(tmp_path):
 def test_plan_units_strides():
     from clrnet.predict import LoadedModel, plan_units
 
-    def fake(kind, t, family="clrnet"):
-        return LoadedModel(None, "m", "", "unknown", kind, t, (32, 32), family, lambda x: x)
+    def fake(kind, t, units):
+        return LoadedModel(None, "m", "", "unknown", kind, t, (32, 32), "clrnet", lambda x: x,
+                           units=units)
 
-    assert plan_units(100, fake("frame", 1), frames=5) == [[0], [25], [50], [74], [99]]
-    clips = plan_units(250, fake("clip", 5))
+    assert plan_units(100, fake("frame", 1, 32), frames=5) == [[0], [25], [50], [74], [99]]
+    clips = plan_units(250, fake("clip", 5, 16))
     assert len(clips) == 16 and clips[0] == [0, 1, 2, 3, 4] and clips[-1][-1] == 249
-    windows = plan_units(250, fake("clip", 10, "two_branch"), clip_stride=7)
+    windows = plan_units(250, fake("clip", 10, 8), clip_stride=7)
     assert len(windows) == 3  # a window spans 64 frames: only 3 fit without overlap
     assert windows[0] == list(range(0, 64, 7)) and windows[-1][-1] <= 249
-    assert len(plan_units(1000, fake("clip", 10, "two_branch"))) == 8
-    assert plan_units(4, fake("clip", 5)) == []
+    assert len(plan_units(1000, fake("clip", 10, 8))) == 8
+    assert plan_units(4, fake("clip", 5, 16)) == []
 
 
 # ----------------------------------------------------------------------------- aggregation

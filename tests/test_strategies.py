@@ -6,16 +6,20 @@ tests exercise the strategies themselves, independent of the real model zoo.
 
 from __future__ import annotations
 
-import types
-
 import keras
 import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
 
-from clrnet import strategies
-from clrnet.errors import ConfigError, EmptyDatasetError, InputShapeError, WeightsMismatchError
+from clrnet import registry, strategies
+from clrnet.errors import (
+    ConfigError,
+    EmptyDatasetError,
+    InputShapeError,
+    UnknownModelError,
+    WeightsError,
+)
 
 D = 6
 
@@ -32,17 +36,15 @@ def _toy_model(input_shape=(D,)) -> keras.Model:
 
 
 @pytest.fixture
-def toy_registry(monkeypatch):
-    def build_model(name, **overrides):
-        if name != "toy":
-            raise ValueError(f"unknown model {name!r}")
-        return _toy_model(**overrides)
-
-    fake = types.SimpleNamespace(
-        build_model=build_model, MODEL_DEFAULTS={"toy": {"lr": 0.01, "clip_len": None}},
-        output_kind=lambda m: "softmax2", loss_for=lambda m: "binary_crossentropy")
-    monkeypatch.setattr(strategies, "_registry", lambda: fake)
-    return fake
+def toy_registry():
+    """A toy frame model registered for the test (removed afterwards)."""
+    spec = registry.register(registry.ModelSpec(
+        name="toy", family="clrnet", builder=_toy_model, kind="frame", input_size=D,
+        clip_len=None, output="softmax2", loss="binary_crossentropy", optimizer="adam", lr=0.01,
+        batch_size=16, epochs=300, epochs_transfer=150, paper="test", source="test",
+        shape_kwargs=lambda size, clip_len: {}))
+    yield spec
+    registry._SPECS.pop("toy", None)
 
 
 def _domain(n: int, sign: float, seed: int, batch: int = 16) -> tf.data.Dataset:
@@ -57,8 +59,12 @@ HP = dict(epochs=6, batch_size=16, lr=0.02, seed=0, verbose=0, keep_checkpoints=
 
 
 def test_resolve_hp_defaults_and_errors(toy_registry):
-    h = strategies.resolve_hp("clrnet_not_registered")
+    h = strategies.resolve_hp(None)
     assert (h.lr, h.batch_size, h.clip_len) == (5e-5, 16, 5)  # official CLRNet values
+    h = strategies.resolve_hp("clrnet", transfer=True)
+    assert (h.lr, h.epochs, h.image_size) == (5e-5, 150, 240)
+    with pytest.raises(UnknownModelError):
+        strategies.resolve_hp("clrnet_not_registered")
     h = strategies.resolve_hp("toy", epochs=3)
     assert h.lr == 0.01 and h.clip_len is None and h.epochs == 3
     with pytest.raises(ConfigError, match="unknown hyper-parameter"):
@@ -115,7 +121,7 @@ def test_transfer_freezes_first_half(toy_registry, tmp_path):
     for name in ("bn2", "d3", "head"):
         before, after = src.get_layer(name).get_weights()[0], tuned.get_layer(name).get_weights()[0]
         assert np.abs(before - after).max() > 1e-4, name
-    with pytest.raises(WeightsMismatchError, match="not a loadable"):
+    with pytest.raises(WeightsError, match="not a loadable"):
         (tmp_path / "junk.keras").write_text("not a model")
         strategies.train_transfer(tmp_path / "junk.keras", {"t": _domain(8, 1, 0)}, None,
                                   tmp_path / "t2", **HP)
@@ -129,6 +135,9 @@ def test_merge_interleaves_domains(toy_registry, tmp_path):
 
 
 def test_evaluate_and_video_scores():
+    from clrnet.aggregation import aggregate_scores
+    from clrnet.evaluation import evaluate, score_frame
+
     inp = keras.Input((1,))
     model = keras.Model(inp, keras.layers.Concatenate()([1.0 - inp, inp]))
     x = np.array([[0.9], [0.7], [0.2], [0.4]], "float32")
@@ -136,16 +145,16 @@ def test_evaluate_and_video_scores():
             "method": np.array([b"Deepfakes"] * 2 + [b"original"] * 2),
             "clip_index": np.array([0, 1, 0, 1])}
     ds = tf.data.Dataset.from_tensor_slices((x, np.array([1, 1, 0, 0]), meta)).batch(3)
-    df = strategies.evaluate(model, ds, batch_size=3)
+    df = evaluate(model, ds, batch_size=3)
     assert list(df.columns[:5]) == ["video_id", "method", "clip_index", "label", "score"]
     np.testing.assert_allclose(df["score"], [0.9, 0.7, 0.2, 0.4], atol=1e-6)
     assert df["video_id"].tolist() == ["v1", "v1", "v2", "v2"]
-    vids = strategies.video_scores(df).set_index("video_id")
+    vids = aggregate_scores(df).set_index("video_id")
     assert vids.loc["v1", "score"] == pytest.approx(0.8) and vids.loc["v2", "label"] == 0
-    assert strategies.video_scores(df, "vote").set_index("video_id").loc["v1", "score"] == 1.0
-    assert strategies.score_frame(df, "accuracy") == 1.0
-    with pytest.raises(ConfigError):
-        strategies.video_scores(df, "mode")
+    assert aggregate_scores(df, how="fraction").set_index("video_id").loc["v1", "score"] == 1.0
+    assert score_frame(df, "accuracy") == 1.0
+    with pytest.raises(ValueError, match="unknown aggregation"):
+        aggregate_scores(df, how="mode")
 
 
 def test_grid_search_picks_consistent_pair(toy_registry, tmp_path):

@@ -138,7 +138,7 @@ def _train_and_resume(capsys, tmp_path, data, model_args):
     assert summary["epochs_done"] == 1 and run.name.startswith("tiny-")
     args = json.loads((run / "args.json").read_text())
     assert args["lr"] == 0.01 and args["batch_size"] == 4
-    assert json.loads((run / "env.json").read_text())["keras"] == keras.__version__
+    assert json.loads((run / "env.json").read_text())["versions"]["keras"] == keras.__version__
     keras.backend.clear_session()
     code, out, err = _run(capsys, ["--resume", run, "--epochs", 3, "--quiet"])
     assert code == 0, err

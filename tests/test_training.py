@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -68,9 +69,12 @@ def test_run_dir_and_record(tmp_path):
     args = json.loads((run / "args.json").read_text())
     env = json.loads((run / "env.json").read_text())
     assert args == {"model": "clrnet", "data": str(tmp_path), "lr": 5e-5}
-    assert env["tensorflow"] == tf.__version__ and env["keras"] == keras.__version__
-    assert env["git_sha"] == "unknown" or len(env["git_sha"]) == 40
-    assert env["extra"] == {"note": "x"} and env["cpu_count"] == os.cpu_count()
+    assert env["versions"]["tensorflow"] == tf.__version__
+    assert env["versions"]["keras"] == keras.__version__
+    code = env["code"]
+    assert code["package_version"] == "0.1.0" or code["git_sha"] is not None
+    assert code["git_sha"] is None or len(code["git_sha"]) == 40
+    assert env["extra"] == {"note": "x"} and env["machine"]["cpu_count"] == os.cpu_count()
     # a second record (a resume) keeps the original args and appends
     training.write_run_record(run, {"model": "other"})
     assert json.loads((run / "args.json").read_text())["model"] == "clrnet"
@@ -202,7 +206,7 @@ MIRRORED_SCRIPT = textwrap.dedent("""
 
 
 def test_mirrored_strategy_two_logical_cpus(tmp_path):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(training._REPO))
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     env.pop("TF_CONFIG", None)
     proc = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT, str(tmp_path / "run")],
                           capture_output=True, text=True, timeout=300, env=env)

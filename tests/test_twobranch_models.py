@@ -7,14 +7,16 @@ import numpy as np
 import pytest
 
 import twobranch  # noqa: F401 - registers custom objects
+from clrnet.errors import ModelError
+from clrnet.scoring import fake_probability
 from twobranch.layers import DistanceToCenter
 from twobranch.losses import IsolationLoss
 from twobranch.models import (
     DenseNetWeightsError,
     build_model,
     compute_center,
+    distances,
     embedding_dim,
-    fake_score,
     frame_encoder_of,
     load_densenet_weights,
     make_scorer,
@@ -70,7 +72,7 @@ def test_frame_variant_and_heads():
     single = build_model("two_branch_frame", branches="rgb", **TINY)
     assert not any(layer.name.startswith(("log_", "deep_log", "fusion")) for layer in single.layers)
     assert single.count_params() < frame.count_params()
-    with pytest.raises(TypeError, match="unknown overrides"):
+    with pytest.raises(ModelError, match="does not accept"):
         build_model("two_branch", growth=3)
     with pytest.raises(KeyError, match="unknown model"):
         build_model("three_branch")
@@ -96,23 +98,27 @@ def test_keras_round_trip_and_scorer(tmp_path, tiny_two_branch):
     reloaded = keras.models.load_model(spath)
     layer = reloaded.get_layer("distance_to_center")
     assert isinstance(layer, DistanceToCenter) and layer.center == pytest.approx(list(center))
-    s1, s2 = fake_score(scorer, x), fake_score(reloaded, x)
+    assert reloaded.registry_name == "two_branch" and reloaded.family == "twobranch"
+    s1, s2 = fake_probability(scorer, x), fake_probability(reloaded, x)
     assert s1.shape == (2,) and np.allclose(s1, s2, atol=1e-5)
-    d = fake_score(model, x, center=center)
+    d = distances(model, x, center)
     np.testing.assert_allclose(d, np.linalg.norm(model.predict(x, verbose=0), axis=1), rtol=1e-5)
     # probability is monotone in the distance
     assert np.argsort(s1).tolist() == np.argsort(d).tolist()
-    with pytest.raises(ValueError, match="center"):
-        fake_score(model, x)
+    with pytest.raises(ModelError, match="centre"):
+        fake_probability(model, x)  # an embedding model without a compiled isolation loss
 
 
-def test_fake_score_uses_compiled_isolation_loss_centre(tiny_two_branch):
+def test_compiled_isolation_loss_centre_scores_embedding_models(tiny_two_branch):
     model = tiny_two_branch
     center = np.full(16, 0.5, "float32")
     model.compile(optimizer="sgd", loss=IsolationLoss(center, 0.01, 1.0))
     x = _clips(2, seed=2)
     emb = model.predict(x, verbose=0)
-    np.testing.assert_allclose(fake_score(model, x), np.linalg.norm(emb - center, axis=1), rtol=1e-5)
+    expected = make_scorer(model, center, 0.01, 1.0).predict(x, verbose=0).reshape(-1)
+    np.testing.assert_allclose(fake_probability(model, x), expected, rtol=1e-5)
+    np.testing.assert_allclose(distances(model, x, center), np.linalg.norm(emb - center, axis=1),
+                               rtol=1e-5)
 
 
 def test_compute_center_averages_real_embeddings_only(tiny_two_branch):

@@ -165,6 +165,17 @@ class DeepLoG(keras.layers.Layer):
 LOGIT_SPAN = 2.0 * math.log(99.0)
 
 
+def center_distance(embeddings, center):
+    """Euclidean distance of each embedding (B, D) to ``center`` (D,), float32, shape (B,).
+
+    The one distance-to-c of the package (loss, metric, scorer layer and statistics use it). A
+    1e-12 floor inside the square root keeps its gradient finite at ``c``.
+    """
+    emb = ops.cast(embeddings, "float32")
+    c = ops.cast(ops.convert_to_tensor(np.asarray(center, dtype="float32")), "float32")
+    return ops.sqrt(ops.sum(ops.square(emb - c), axis=-1) + 1e-12)
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class DistanceToCenter(keras.layers.Layer):
     """Distance of an embedding to the fixed centre c, optionally as a calibrated P(fake).
@@ -201,9 +212,7 @@ class DistanceToCenter(keras.layers.Layer):
         self.built = True
 
     def call(self, embeddings):
-        emb = ops.cast(embeddings, "float32")
-        c = ops.convert_to_tensor(np.asarray(self.center, dtype="float32"))
-        d = ops.sqrt(ops.sum(ops.square(emb - c), axis=-1, keepdims=True) + 1e-12)
+        d = ops.expand_dims(center_distance(embeddings, self.center), -1)
         if self.mode == "distance":
             return d
         t = 0.5 * (self.r_minus + self.r_plus)

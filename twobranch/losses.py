@@ -27,6 +27,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from twobranch.layers import center_distance
+
 PACKAGE = "deepfake_repro"
 
 #: Paper radii (r-, r+) per embedding dimensionality.
@@ -46,13 +48,6 @@ def default_radii(dim: int) -> tuple[float, float]:
         return RADII[dim]
     f = float(np.sqrt(dim / 256.0))
     return RADII[256][0] * f, RADII[256][1] * f
-
-
-def center_distance(embeddings, center):
-    """Euclidean distance of each embedding (B, D) to ``center`` (D,), float32, shape (B,)."""
-    emb = ops.cast(embeddings, "float32")
-    c = ops.cast(ops.convert_to_tensor(center), "float32")
-    return ops.sqrt(ops.sum(ops.square(emb - c), axis=-1) + 1e-12)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

@@ -30,7 +30,8 @@ Layout (defaults = the paper's full network, input 10 x 224 x 224 x 3 RGB in [0,
 * ``branches="rgb"`` drops the LoG branch and the fusion (single-branch row of Table 1b).
 
 Scoring: :func:`make_scorer` appends :class:`twobranch.layers.DistanceToCenter` so a saved model holds
-c, r- and r+ and outputs (B, 1) P(fake); :func:`fake_score` gives a 1-D score for any of these models.
+c, r- and r+ and outputs (B, 1) P(fake) (:func:`scorer_from_compiled` does it from a checkpoint's
+compiled loss); :func:`clrnet.scoring.fake_probability` scores any of these models.
 Pre-trained DenseNet weights load from a local file with :func:`load_densenet_weights` (both branches
 start from the same ImageNet filters, as in the paper); nothing is downloaded.
 """
@@ -47,7 +48,7 @@ import keras
 import numpy as np
 
 from twobranch.errors import DenseNetWeightsError
-from twobranch.layers import DeepLoG, DistanceToCenter
+from twobranch.layers import DeepLoG, DistanceToCenter, center_distance
 from twobranch.losses import IsolationLoss, default_radii
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -265,21 +266,36 @@ def build_two_branch_frame(cfg: dict) -> keras.Model:
     return model
 
 
-def build_model(name: str = "two_branch", **overrides) -> keras.Model:
-    """Build a registered model.
+def build_network(name: str = "two_branch", **overrides) -> keras.Model:
+    """Build the plain functional network of a registered name (the registry's builder).
 
     Args:
         name: ``"two_branch"`` (full recurrent network) or ``"two_branch_frame"`` (no LSTM).
         **overrides: any key of :data:`DEFAULTS` (e.g. ``input_size=32, blocks=(1, 1, 1, 1)``).
 
     Returns:
-        An uncompiled Keras model taking float32 RGB in [0, 1].
+        An uncompiled functional Keras model taking float32 RGB in [0, 1].
 
     References:
         Masi et al., ECCV 2020, Sec. 3.1 and Fig. 2.
     """
     cfg = _config(name, overrides)
     return build_two_branch(cfg) if cfg["recurrent"] else build_two_branch_frame(cfg)
+
+
+def build_model(name: str = "two_branch", **overrides) -> keras.Model:
+    """Build a registered two-branch model through the registry (a :class:`clrnet.registry.Detector`).
+
+    Args:
+        name: ``"two_branch"`` or ``"two_branch_frame"``.
+        **overrides: any key of :data:`DEFAULTS`.
+
+    Returns:
+        The model; it saves and reloads with plain ``keras.models.load_model``.
+    """
+    from clrnet import registry
+
+    return registry.build_model(name, **overrides)
 
 
 def frame_encoder_of(model: keras.Model) -> keras.Model:
@@ -474,44 +490,47 @@ def make_scorer(model: keras.Model, center, r_minus: float | None = None, r_plus
         mode: ``"probability"`` or ``"distance"``.
 
     Returns:
-        A model sharing ``model``'s layers, named ``<name>_scorer``.
+        A :class:`clrnet.registry.Detector` sharing ``model``'s layers, named ``<name>_scorer``,
+        of the same registry entry as ``model`` (``two_branch`` for an unregistered model).
     """
+    from clrnet import registry
+
     dim = int(model.output.shape[-1])
     rm, rp = default_radii(dim)
     layer = DistanceToCenter(center, rm if r_minus is None else r_minus,
                              rp if r_plus is None else r_plus, mode=mode, dtype="float32",
                              name="distance_to_center")
     inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
-    return keras.Model(inputs, layer(model.output), name=f"{model.name}_scorer")
+    scorer = keras.Model(inputs, layer(model.output), name=f"{model.name}_scorer")
+    name = getattr(model, "registry_name", "") or (
+        "two_branch" if len(model.inputs[0].shape) == 5 else "two_branch_frame")
+    return registry.wrap(scorer, name, trained_on=getattr(model, "trained_on", ""),
+                         weights_source=getattr(model, "weights_source", ""))
+
+
+def scorer_from_compiled(model: keras.Model) -> keras.Model:
+    """The scorer of an embedding model compiled with :class:`~twobranch.losses.IsolationLoss`.
+
+    Uses the centre and radii the loss carries (every checkpoint of ``python -m twobranch.train``
+    holds them).
+
+    Raises:
+        clrnet.errors.ModelError: the model has no compiled isolation loss.
+    """
+    from clrnet.errors import ModelError
+
+    loss = getattr(model, "loss", None)
+    if not isinstance(loss, IsolationLoss):
+        raise ModelError(f"{model.name}: outputs {model.output.shape[-1]}-d embeddings and has no "
+                         "compiled isolation-loss centre; save twobranch.models.make_scorer(model, "
+                         "center) instead")
+    return make_scorer(model, np.asarray(loss.center, np.float32), loss.r_minus, loss.r_plus)
 
 
 def distances(model: keras.Model, x, center, batch_size: int = 8) -> np.ndarray:
-    """Euclidean distance of each sample's embedding to ``center`` (1-D)."""
-    emb = np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype="float64")
-    return np.sqrt(((emb - np.asarray(center, "float64")) ** 2).sum(axis=-1))
-
-
-def fake_score(model: keras.Model, x, center=None, batch_size: int = 8) -> np.ndarray:
-    """1-D score per sample, higher = more fake.
-
-    Args:
-        model: a scorer (:func:`make_scorer`) or ``head="bce"`` model (its (B, 1) output is used), or
-            an embedding model (the distance to ``center`` is returned; without ``center``, the
-            centre of the model's compiled :class:`~twobranch.losses.IsolationLoss` is used).
-        x: input array (or dataset) accepted by ``model.predict``.
-        center: the centre, required for embedding models.
-        batch_size: prediction batch size.
-
-    Returns:
-        float64 array (B,).
-    """
-    if int(model.output.shape[-1]) == 1:
-        return np.asarray(model.predict(x, batch_size=batch_size, verbose=0), "float64").reshape(-1)
-    if center is None and isinstance(getattr(model, "loss", None), IsolationLoss):
-        center = model.loss.center
-    if center is None:
-        raise ValueError(f"{model.name} outputs embeddings: pass center= or use make_scorer()")
-    return distances(model, x, center, batch_size)
+    """Euclidean distance of each sample's embedding to ``center`` (1-D, float64)."""
+    emb = model.predict(x, batch_size=batch_size, verbose=0)
+    return np.asarray(keras.ops.convert_to_numpy(center_distance(emb, center)), "float64")
 
 
 # ----------------------------------------------------------------------------- summary CLI

@@ -6,21 +6,20 @@ the isolation loss (its distance to c is the score). Video-level scores are the 
 clip scores, as in Masi et al., Sec. 4 ("We used average to perform video-level evaluation").
 
 Writes ``<out>`` (CSV: video_id, method, clip_index, label, score) and ``<out stem>_videos.csv``
-(video_id, method, label, score, clips), both through ``*.tmp`` + ``os.replace``; prints the clip-
+(video_id, method, label, score, clips), both written atomically; prints the clip-
 and video-level AUC when both classes are present.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 
 def score_records(model, data: str, batch_size: int = 8, splits: list[str] | None = None,
                   methods: list[str] | None = None):
-    """Score every clip of a TFRecord selection.
+    """Score every clip of a TFRecord selection (:func:`clrnet.evaluation.evaluate`).
 
     Args:
         model: a loaded two-branch model (scorer, BCE or isolation-compiled embedding model).
@@ -30,35 +29,16 @@ def score_records(model, data: str, batch_size: int = 8, splits: list[str] | Non
         methods: keep these methods.
 
     Returns:
-        (clips, videos) pandas DataFrames.
+        (clips, videos) pandas DataFrames; a video's score is the mean of its clips' scores.
     """
-    import pandas as pd
+    from clrnet.aggregation import aggregate_scores
+    from clrnet.evaluation import evaluate
+    from clrnet.strategies import DataSpec
 
-    from data_prep.pipeline import get_dataset
-    from twobranch.models import fake_score
-
-    shape = model.inputs[0].shape
-    frames = int(shape[1]) if len(shape) == 5 else 1
-    ds = get_dataset(data, batch_size, False, frames=frames, image_size=int(shape[-2]),
-                     splits=splits, methods=methods, return_meta=True)
-    rows = []
-    for x, y, meta in ds:
-        s = fake_score(model, x.numpy(), batch_size=batch_size)
-        for i in range(len(s)):
-            rows.append({"video_id": meta["video_id"][i].numpy().decode(),
-                         "method": meta["method"][i].numpy().decode(),
-                         "clip_index": int(meta["clip_index"][i]), "label": int(y[i]),
-                         "score": float(s[i])})
-    clips = pd.DataFrame(rows)
-    videos = (clips.groupby(["video_id", "method", "label"], as_index=False)
-              .agg(score=("score", "mean"), clips=("score", "size")))
+    spec = DataSpec(data, methods=methods, splits=splits)
+    clips = evaluate(model, spec, batch_size)
+    videos = aggregate_scores(clips, "video").rename(columns={"n": "clips"})
     return clips, videos
-
-
-def _write_csv(df, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    df.to_csv(tmp, index=False)
-    os.replace(tmp, path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,32 +52,28 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=8)
     args = p.parse_args(argv)
 
-    import keras
-
     import twobranch  # noqa: F401 - registers custom objects
+    from clrnet import registry
+    from clrnet.errors import ClrnetError
     from data_prep.errors import DataPrepError
-    from twobranch.errors import ModelFileError, TwoBranchError
+    from data_prep.fileio import write_csv_atomic
+    from twobranch.errors import TwoBranchError
 
     try:
-        if not Path(args.model).is_file():
-            raise ModelFileError(f"{args.model}: model file not found")
-        try:
-            model = keras.models.load_model(args.model)
-        except Exception as exc:  # noqa: BLE001 - one line naming the file
-            raise ModelFileError(f"{args.model}: cannot load model ({type(exc).__name__})") from None
+        model = registry.load_model(args.model)
         clips, videos = score_records(model, args.data, args.batch_size, args.splits, args.methods)
-    except (TwoBranchError, DataPrepError, ValueError) as exc:
+    except (TwoBranchError, ClrnetError, DataPrepError, ValueError) as exc:
         print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 2
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    _write_csv(clips, out)
-    _write_csv(videos, out.with_name(out.stem + "_videos.csv"))
-    from sklearn.metrics import roc_auc_score
+    write_csv_atomic(out, clips)
+    write_csv_atomic(out.with_name(out.stem + "_videos.csv"), videos)
+    from clrnet.metrics import roc_auc
 
     for name, df in (("clip", clips), ("video", videos)):
         if df["label"].nunique() == 2:
-            print(f"{name}-level AUC: {roc_auc_score(df['label'], df['score']):.4f} (n={len(df)})")
+            print(f"{name}-level AUC: {roc_auc(df['label'], df['score']):.4f} (n={len(df)})")
     print(f"wrote {out} and {out.with_name(out.stem + '_videos.csv')}")
     return 0
 

@@ -34,16 +34,15 @@ from __future__ import annotations
 import argparse
 import ast
 import json
-import random
 import sys
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 import twobranch  # noqa: F401 - registers custom objects
+from data_prep.fileio import write_json_atomic
 from twobranch.errors import ModelFileError, TwoBranchConfigError, TwoBranchError
 from twobranch.losses import IsolationAUC, IsolationLoss, default_radii
 from twobranch.models import (
@@ -168,14 +167,15 @@ def distance_stats(model: keras.Model, data, center, r_minus: float, r_plus: flo
     Returns:
         A JSON-ready dict (NaN-free: absent classes give None).
     """
-    from sklearn.metrics import roc_auc_score
+    from clrnet.metrics import roc_auc
+    from twobranch.layers import center_distance
 
     ds, ys = [], []
     for i, batch in enumerate(data):
         if max_batches is not None and i >= max_batches:
             break
-        emb = np.asarray(model(np.asarray(batch[0]), training=False), "float64")
-        ds.append(np.linalg.norm(emb - np.asarray(center, "float64"), axis=1))
+        emb = model(np.asarray(batch[0]), training=False)
+        ds.append(np.asarray(keras.ops.convert_to_numpy(center_distance(emb, center)), "float64"))
         ys.append(np.asarray(batch[1]).reshape(-1))
     d, y = np.concatenate(ds), np.concatenate(ys)
     real, fake = d[y == 0], d[y == 1]
@@ -185,25 +185,11 @@ def distance_stats(model: keras.Model, data, center, r_minus: float, r_plus: flo
         "mean_fake": float(fake.mean()) if fake.size else None,
         "real_inside_r_minus": float((real < r_minus).mean()) if real.size else None,
         "fake_beyond_r_plus": float((fake > r_plus).mean()) if fake.size else None,
-        "auc": float(roc_auc_score(y, d)) if real.size and fake.size else None,
+        "auc": roc_auc(y, d) if real.size and fake.size else None,
     }
 
 
 # ----------------------------------------------------------------------------- training
-def seed_python_and_numpy(seed: int) -> None:
-    """Seed Python's and NumPy's generators (Keras 3 draws its default seeds from them).
-
-    TensorFlow's *global* seed is cleared instead of set: with a global seed in force,
-    ``data_prep.pipeline``'s training datasets fail to trace (``Dataset.shuffle`` with a tensor
-    seed inside a traced function raises ``OperatorNotAllowedInGraphError``), so
-    ``keras.utils.set_random_seed`` cannot be used here. The pipeline's own order is a function
-    of ``(--seed, epoch)`` anyway.
-    """
-    random.seed(seed)
-    np.random.seed(seed)
-    tf.random.set_seed(None)
-
-
 def _load_center(run_dir: Path) -> dict[str, Any] | None:
     path = run_dir / "center.json"
     if not path.exists():
@@ -227,6 +213,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         TwoBranchError, clrnet.errors.ClrnetError, data_prep.errors.DataPrepError: bad input.
     """
     from clrnet import training
+    from clrnet.run_record import write_run_record
 
     if not args.train:
         raise TwoBranchConfigError("--train is required (TFRecords, folder or manifest)")
@@ -239,12 +226,12 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
             raise TwoBranchConfigError(f"--resume {run_dir}: no such run folder")
     else:
         run_dir = training.make_run_dir(args.run_root, args.name or f"{args.model}-{args.loss}")
-    training.write_run_record(run_dir, {**vars(args), "model_overrides": overrides},
+    write_run_record(run_dir, {**vars(args), "model_overrides": overrides},
                               extra={"paper": "Masi et al. ECCV 2020"})
     train_data, plain, val = _datasets(args)
     stats_data = val if val is not None else plain
 
-    seed_python_and_numpy(args.seed)
+    keras.utils.set_random_seed(args.seed)
     with strategy.scope():
         model = build_model(args.model, **overrides)
     dim = int(model.output.shape[-1])
@@ -262,7 +249,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
                                     recalibrate_bn=not (args.densenet_weights or args.no_bn_recalibration))
             saved = {"center": center.tolist(), "r_minus": rm, "r_plus": rp, "dim": dim}
             saved["before"] = distance_stats(model, stats_data, center, rm, rp, args.stats_batches)
-            training.write_json_atomic(run_dir / "center.json", saved)
+            write_json_atomic(run_dir / "center.json", saved)
         center, rm, rp = np.asarray(saved["center"], "float32"), saved["r_minus"], saved["r_plus"]
         if center.shape != (dim,):
             raise ModelFileError(f"{run_dir / 'center.json'}: centre of size {center.size}, "
@@ -293,7 +280,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     if args.loss == "isolation":
         info["after"] = distance_stats(best, stats_data, center, rm, rp, args.stats_batches)
         scorer = make_scorer(best, center, rm, rp)
-        training.write_json_atomic(run_dir / "distances.json",
+        write_json_atomic(run_dir / "distances.json",
                                    {"before": info.get("before"), "after": info["after"],
                                     "r_minus": rm, "r_plus": rp, "best_epoch": result.best_epoch})
     else:

@@ -1,47 +1,34 @@
-"""CLRNet and the CLRNet paper's baselines, behind one registry (see ``registry.py``)."""
+"""CLRNet and the CLRNet paper's baselines; importing this package registers them.
 
+The builders live one per module (``clrnet.py``, ``mesonet.py``, ``xception.py``,
+``shallownet.py``, ``dbirnn.py``, ``cnn_lstm.py``); :mod:`clrnet.models.specs` puts them in the
+registry (:mod:`clrnet.registry`) with their official input sizes, clip lengths and training
+values. Build any registered model with :func:`build_model`.
+"""
+
+from clrnet.errors import InputShapeError, ModelError, UnknownModelError, WeightsError
 from clrnet.models.activations import hard_sigmoid_keras2
 from clrnet.models.clrnet import build_clrnet, count_clrnet_params
-from clrnet.models.errors import InputShapeError, ModelError, UnknownModelError, WeightsError
-from clrnet.models.registry import (
-    DEFAULT_PRETRAINED,
-    MODEL_DEFAULTS,
-    MODELS,
-    PRETRAINED,
-    ProvenanceTag,
-    build_model,
-    expected_input,
-    fake_probability,
-    load_pretrained,
-    loss_for,
-    model_kind,
-    output_kind,
-    provenance,
-    registry_name,
-    targets_for,
-)
+from clrnet.models.registry import registry_name  # old name, removed once callers move
+from clrnet.models.specs import DEFAULT_PRETRAINED
+from clrnet.registry import build_model, load_pretrained, names
+from clrnet.scoring import fake_probability, loss_for, output_kind, targets_for
 
 __all__ = [
     "DEFAULT_PRETRAINED",
-    "MODELS",
-    "MODEL_DEFAULTS",
-    "PRETRAINED",
     "InputShapeError",
     "ModelError",
-    "ProvenanceTag",
     "UnknownModelError",
     "WeightsError",
     "build_clrnet",
     "build_model",
     "count_clrnet_params",
-    "expected_input",
     "fake_probability",
     "hard_sigmoid_keras2",
     "load_pretrained",
     "loss_for",
-    "model_kind",
+    "names",
     "output_kind",
-    "provenance",
     "registry_name",
     "targets_for",
 ]

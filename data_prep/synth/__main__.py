@@ -8,10 +8,11 @@ Example::
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # MTCNN imports TensorFlow; keep its log quiet
+from data_prep.tfquiet import import_quietly
+
+import_quietly()  # MTCNN imports TensorFlow; keep its start-up chatter off the terminal
 
 from data_prep.errors import DataPrepError  # noqa: E402
 from data_prep.synth.layout import DEFAULTS, MINI_BENCHMARK_LABEL, generate  # noqa: E402

@@ -1,0 +1,64 @@
+"""Hyper-parameters of a strategy run: caller values over the model's official ones."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from clrnet import registry
+from clrnet.errors import ConfigError
+
+
+@dataclass
+class HParams:
+    """Resolved hyper-parameters of one training run (see :func:`resolve_hp`)."""
+
+    epochs: int = 300
+    batch_size: int = 16
+    lr: float = 5e-5
+    image_size: int | None = None
+    clip_len: int | None = 5
+    seed: int = 0
+    precision: str = "float32"
+    steps_per_epoch: int | None = None
+    validation_steps: int | None = None
+    patience: int | None = None
+    monitor: str = "val_loss"
+    model_overrides: dict[str, Any] = field(default_factory=dict)
+    balance: str | None = "weights"
+    sampling: str = "all"
+    augment: bool | None = None
+    keep_checkpoints: int | None = 2
+    resume: bool = False
+    verbose: int | str = "auto"
+    pipeline_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def resolve_hp(model_name: str | None = None, *, transfer: bool = False, **hp: Any) -> HParams:
+    """Fill hyper-parameters: the caller's values, else the model's official ones (registry).
+
+    Args:
+        model_name: registry name whose official values apply (None: :class:`HParams`'
+            defaults, which are CLRNet's).
+        transfer: use the model's transfer / merge epochs (``ModelSpec.epochs_transfer``).
+        **hp: any :class:`HParams` field; None values count as "not given".
+
+    Returns:
+        The resolved :class:`HParams`.
+
+    Raises:
+        ConfigError: an unknown hyper-parameter name.
+        UnknownModelError: an unknown model name.
+    """
+    known = set(HParams.__dataclass_fields__)
+    unknown = sorted(set(hp) - known)
+    if unknown:
+        raise ConfigError(f"unknown hyper-parameter(s) {unknown}; known: {sorted(known)}")
+    resolved: dict[str, Any] = {}
+    if model_name:
+        spec = registry.get(model_name)
+        epochs = spec.epochs_transfer if transfer and spec.epochs_transfer else spec.epochs
+        resolved = {"epochs": epochs, "batch_size": spec.batch_size, "lr": spec.lr,
+                    "image_size": spec.input_size, "clip_len": spec.clip_len}
+    resolved.update({k: v for k, v in hp.items() if v is not None})
+    return HParams(**resolved)
