@@ -16,7 +16,6 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 import pytest  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -35,11 +34,3 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO
-
-
-@pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """Real media from ../shared/data (committed copies live in the package where needed)."""
-    if not SHARED_DATA.exists():
-        pytest.skip("../shared/data not present beside the checkout")
-    return SHARED_DATA
