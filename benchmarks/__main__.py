@@ -1,4 +1,4 @@
-"""``python -m benchmarks [SUBJECT ...]``: the package's speed measurements in one place (issue #9).
+"""``python -m benchmarks [SUBJECT ...]``: the package's speed measurements in one place.
 
 Runs each subject's script in its own subprocess (so TensorFlow state, thread pools and peak
 memory never leak between subjects) and prints their JSON lines, one measurement per line, each

@@ -14,7 +14,7 @@ inset face):
 runs in a fresh subprocess, after a warm-up MTCNN call, so TensorFlow start-up is not timed and
 each process's peak RSS (``ru_maxrss``) is comparable. Prints one JSON line per mode and a
 summary line with the speed-up, plus the machine (cores, load average, CPU flags), library
-versions and git SHA. No paper is followed; the >= 10x target is the project's issue #2.
+versions and git SHA. No paper is followed; the project's target is >= 10x the naive rate.
 
 Usage::
 

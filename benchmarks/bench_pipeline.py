@@ -11,7 +11,7 @@ Usage::
         [--batch 16] [--measure 400] [--variants] [--out DIR]
 
 ``--variants`` also times the pipeline without augmentation and the bare read+decode, to show
-what limits throughput. No paper is followed; the target (>= 100 clips/s on 2 cores) is issue #4.
+what limits throughput. No paper is followed; the project's target is >= 100 clips/s on 2 cores.
 
 Measured (2026-11-22, 2 cores shared with other jobs, load average 8-12, 5x240x240, batch 16,
 800 clips timed):

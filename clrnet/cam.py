@@ -1,7 +1,7 @@
 """Class activation maps for a clip (CLRNet paper Fig. 8), and Grad-CAM as an option.
 
-Follows the official heat-map notebooks (``shahroztariq/CLRNet``, ``src/CLRNET_Heatmap_cam_*.ipynb``;
-reference models.md Sec. 1.6): a second model exposes the last feature map before the global
+Follows the official heat-map notebooks (``shahroztariq/CLRNet``, ``src/CLRNET_Heatmap_cam_*.ipynb``):
+a second model exposes the last feature map before the global
 average pooling (CLRNet: the last BatchNormalization, (T, h, w, 2048)) together with the
 prediction, and the map of frame t is ``CAM_t = sum_k w_{k,c} A_{t,k}`` with ``w_{.,c}`` the
 Dense column of class ``c``, upsampled to the input size and drawn with the JET colormap

@@ -1,7 +1,7 @@
 """CNN+LSTM baseline (Güera & Delp, "Deepfake Video Detection Using Recurrent Neural Networks",
 AVSS 2018).
 
-No official code exists (models.md section 4). The paper: InceptionV3 without its top gives a
+No official code exists (the CLRNet README links the paper only). The paper: InceptionV3 without its top gives a
 2048-d feature per frame, an LSTM with 2048 units and 0.5 dropout reads the sequence, then
 Dense(512) -> Dropout(0.5) -> softmax; sequences of 20 frames (the CLRNet paper: "a minimum of 20
 consecutive frames", 20 x 4 = 80 frames per batch).

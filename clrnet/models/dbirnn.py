@@ -1,8 +1,8 @@
 """DBiRNN baseline: DenseNet features per frame + bidirectional recurrent layer.
 
 Sabir et al., "Recurrent Convolutional Strategies for Face Manipulation Detection in Videos",
-CVPR Workshops 2019 (arXiv 1905.00582). No official code exists (models.md section 4; the CLRNet
-authors also re-implemented it). The paper's description: a CNN backbone (DenseNet performed best)
+CVPR Workshops 2019 (arXiv 1905.00582). No official code exists (the CLRNet README links the
+paper only; the CLRNet authors re-implemented it). The paper's description: a CNN backbone (DenseNet performed best)
 extracts a feature vector per aligned face frame, a bidirectional GRU runs over the sequence, and a
 classifier follows; the CLRNet paper (section 5.1) ran it on 5 consecutive frames.
 

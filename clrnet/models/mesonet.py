@@ -1,6 +1,6 @@
 """MesoNet: Meso4 and MesoInception4 (Afchar et al., WIFS 2018), and the authors' trained weights.
 
-Follows ``DariusAf/MesoNet: classifiers.py`` (models.md section 3): input 256x256x3 in [0, 1] (the
+Follows ``DariusAf/MesoNet: classifiers.py``: input 256x256x3 in [0, 1] (the
 authors' generator rescales by 1/255), four conv/BN/max-pool blocks (the first two are Inception
 layers in MesoInception4), then Flatten -> Dropout(0.5) -> Dense(16) -> LeakyReLU(0.1) ->
 Dropout(0.5) -> Dense(1, sigmoid). Param counts: Meso4 28,073; MesoInception4 28,725.

@@ -1,5 +1,5 @@
 """ShallowNetV3 as the CLRNet authors ran it (``shahroztariq/ShallowNet: src/models.py`` v3, the same
-definition as in ``shahroztariq/CLRNet: src/ShallowNetv3_DF.ipynb``; models.md section 4).
+definition as in ``shahroztariq/CLRNet: src/ShallowNetv3_DF.ipynb``).
 
 Three blocks of valid 5x5/3x3 conv followed by two 1x1 convs (relu, l2 1e-4) with Dropout(0.25)
 between them and max-pooling, then Flatten -> Dense(1024, relu) -> BN -> Dropout(0.25) ->
