@@ -7,7 +7,10 @@ and split, without decoding anything; ``merge-manifests`` combines the per-shard
 
 Exit status of ``extract``: 0 when every selected video is done (``ok`` or ``no_face``, this run
 or an earlier one), 1 when every video processed in this run failed, 2 for bad arguments or an
-empty / mis-laid dataset root.
+empty / mis-laid dataset root, 3 when another run is extracting the same shard into the same
+output folder (one line names it: pid, host, start time, command; see
+:mod:`data_prep.locking`). ``merge-manifests`` also exits 3 while a whole-dataset extraction
+writes the manifest it would write.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from collections import Counter
 
 from data_prep.datasets import ADAPTERS, get_adapter
 from data_prep.errors import DataPrepError
+from data_prep.locking import LockHeldError
 
 EPILOG = """examples:
   python -m data_prep extract --dataset ffpp --root /data/FF++ --out records --methods original Deepfakes
@@ -126,7 +130,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     commands = {"extract": _extract, "list": _list, "merge-manifests": _merge}
     try:
+        if args.command == "merge-manifests":  # (extract loads TensorFlow after its lock)
+            from data_prep.tfquiet import import_quietly
+
+            import_quietly()  # keep TensorFlow's start-up chatter off the one-line output
         return commands[args.command](args)
+    except LockHeldError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
     except (DataPrepError, ValueError, KeyError, OSError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"error: {message}", file=sys.stderr)

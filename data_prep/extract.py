@@ -12,16 +12,36 @@ Output (``out`` = the ``--out`` folder)::
     out/<dataset>/manifest.csv + .json                             (manifest.shard-I-of-N.* with --shard)
     out/<dataset>/journal.jsonl                                    (journal.shard-I-of-N.jsonl)
     out/<dataset>/config.json                                      extraction settings
+    out/<dataset>/.extract.lock                                    while a run works (.extract.shard-I-of-N.lock)
 
 A clip is written only when every one of its frames has a face (the face extractor flags frames
 without one; CLRNet's clips are consecutive face frames). A video with no such clip gets status
 ``no_face`` and no shard; one that cannot be read gets ``error``; both are logged in one line.
 
-Crash safety: a video's shards are written as ``*.tmp`` and renamed when complete; only then is
-its manifest row appended (and fsync'ed) to the journal. A re-run skips every video in the
-journal whose shards exist, deletes any leftover (``.tmp`` or unjournaled) files of the videos it
-redoes, and rewrites the manifest from the journal, so a crash at any point never leaves a video
-half counted. Re-running into an ``out`` made with different settings is refused.
+Crash safety: a video's shards are written under temporary names unique to their writer
+(``*.p<pid>-<token>.tfrecord.tmp``) and renamed when complete; only then is its manifest row
+appended (and fsync'ed) to the journal. A re-run skips every video in the journal whose shards
+exist, deletes any leftover (``.tmp`` or unjournaled) files of the videos it redoes, and rewrites
+the manifest from the journal, so a crash at any point never leaves a video half counted.
+Re-running into an ``out`` made with different settings is refused.
+
+One row per video: the journal and the manifest hold at most one row per
+:data:`data_prep.records.MANIFEST_KEY`. Where a journal has several (appended by an older
+version's concurrent runs), the last row whose shards are all on disk wins, else the last row
+(:func:`data_prep.records.dedupe_rows`); a re-run rewrites such a journal and its manifest.
+
+Concurrency: a run holds a :class:`data_prep.locking.FolderLock` on ``(out/<dataset>, shard)``
+(lock file ``.extract[.shard-I-of-N].lock``) from before it lists the dataset until its manifest
+is written. A second run of the same shard into the same folder stops at once with one line
+naming the first (CLI exit status 3); a stale lock of a killed run is taken over. Different
+shards of one ``N`` hold different locks and run side by side: their videos are disjoint, so
+they never write, rename or delete each other's files, and ``config.json`` is created under a
+short lock of its own. A run with another ``N`` (whose videos overlap) is refused while one is
+running, and ``merge-manifests`` holds the whole-dataset lock while it writes ``manifest.csv``.
+
+Frame counts: a video whose container count is only an estimate (variable-frame-rate Matroska or
+WebM) is counted by decoding (:func:`data_prep.video.probe` with ``count_frames="auto"``), so
+clips are sampled over frames that exist and the manifest's ``video_frames`` is true.
 
 ``--shard I/N`` keeps the videos whose SHA-1 of ``dataset/method/video_id`` is ``I`` modulo ``N``:
 job-array tasks split a dataset with no coordination, each writing its own journal and manifest;
@@ -48,9 +68,10 @@ from pathlib import Path
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from data_prep.datasets import VideoEntry, get_adapter, stable_hash
+from data_prep.datasets import Adapter, VideoEntry, get_adapter, stable_hash
 from data_prep.errors import DataPrepError
-from data_prep.records import ClipMeta, ShardWriter, encode_clip, write_manifest
+from data_prep.fileio import write_json_atomic, write_text_atomic
+from data_prep.locking import FolderLock, LockHeldError, lock_holder
 from data_prep.video import clrnet_clips, evenly_spaced, evenly_spaced_clips, masi_windows, probe
 
 log = logging.getLogger("data_prep.extract")
@@ -189,12 +210,23 @@ def shard_tag(shard: tuple[int, int]) -> str:
 
 
 def _remove_leftovers(directory: Path, prefix: str) -> None:
-    """Delete any shard or ``.tmp`` file of ``prefix`` (an unfinished earlier attempt)."""
+    """Delete any shard or ``.tmp`` file of ``prefix`` (an unfinished earlier attempt).
+
+    Only the run holding the extraction lock of the shard that owns the video calls this, so
+    no live writer of ``prefix`` exists: shards of one ``N`` have disjoint videos, hence
+    disjoint prefixes, and runs of another ``N`` are refused while one runs.
+    """
+    from data_prep.records import TMP_SHARD_RE
+
     if not directory.is_dir():
         return
-    pattern = re.compile(rf"^{re.escape(prefix)}-\d{{5}}(\.n\d+)?\.tfrecord(\.tmp)?$")
+    final = re.compile(rf"^{re.escape(prefix)}-\d{{5}}\.n\d+\.tfrecord$")
     for path in directory.iterdir():
-        if pattern.match(path.name):
+        if final.match(path.name):
+            path.unlink(missing_ok=True)
+            continue
+        tmp = TMP_SHARD_RE.match(path.name)
+        if tmp is not None and tmp["prefix"] == prefix:
             path.unlink(missing_ok=True)
 
 
@@ -221,13 +253,16 @@ def process_video(entry: VideoEntry, dataset_dir: Path, extractor: object,
         The video's manifest row (``status`` ``ok``, ``no_face`` or ``error``); ``shards`` are
         paths relative to ``dataset_dir``.
     """
+    from data_prep.records import ClipMeta, ShardWriter, encode_clip
+
     directory = dataset_dir / entry.method / entry.split
     prefix = file_prefix(entry.video_id)
     _remove_leftovers(directory, prefix)
     writer = ShardWriter(directory, prefix, max_records=config.max_records)
     frames_total = frames_without_face = clips_written = video_frames = 0
     try:
-        video_frames = probe(entry.path).frame_count
+        # An estimated container count (VFR mkv/webm) is replaced by the decoded count.
+        video_frames = probe(entry.path, count_frames="auto").frame_count
         clips = sample_clips(video_frames, config.sampling, config.clip_len, config.clips_per_video)
         if not clips:
             raise DataPrepError(f"video too short: {video_frames} frames < one clip of "
@@ -270,26 +305,58 @@ def process_video(entry: VideoEntry, dataset_dir: Path, extractor: object,
 
 # --- journal -------------------------------------------------------------------------------
 
-def read_journal(path: Path) -> dict[str, dict]:
-    """Rows of a journal keyed by ``method/video_id``; a torn last line is ignored."""
-    rows: dict[str, dict] = {}
+def _journal_lines(path: Path) -> tuple[list[dict], int]:
+    """Parsed rows of a journal in write order, and the number of unparseable lines."""
+    rows, bad = [], 0
     if not path.is_file():
-        return rows
+        return rows, bad
     for line in path.read_text().splitlines():
         try:
             row = json.loads(line)
-            rows[f"{row['method']}/{row['video_id']}"] = row
-        except (ValueError, KeyError, TypeError):
-            log.warning("%s: ignoring an incomplete journal line (interrupted write)", path)
-    return rows
+        except ValueError:
+            row = None
+        if isinstance(row, dict) and "method" in row and "video_id" in row:
+            rows.append(row)
+        else:
+            bad += 1
+    return rows, bad
+
+
+def read_journal(path: Path) -> dict[tuple[str, ...], dict]:
+    """Rows of a journal keyed by :func:`data_prep.records.manifest_key`.
+
+    A torn line is ignored (with a warning). A video with several rows gets the one chosen by
+    :func:`data_prep.records.dedupe_rows` (the last that matches the files on disk, else the
+    last), shard paths relative to the journal's folder: the same rule as the manifest.
+    """
+    from data_prep.records import dedupe_rows, manifest_key
+
+    rows, bad = _journal_lines(path)
+    if bad:
+        log.warning("%s: ignoring %d incomplete journal line(s) (interrupted write)", path, bad)
+    return {manifest_key(row): row for row in dedupe_rows(rows, path.parent)}
 
 
 def repair_journal(path: Path) -> None:
-    """Cut a torn last line (a write interrupted by a crash) so later appends stay parseable."""
+    """Make a journal safe to append to, with one row per video.
+
+    A torn last line (a write interrupted by a crash) is cut. A journal with several rows for
+    one video, or an unparseable line before the last, is rewritten atomically with the rows
+    :func:`read_journal` keeps. Call it only while holding the shard's extraction lock.
+    """
+    from data_prep.records import dedupe_rows
+
     if not path.is_file():
         return
+    rows, bad = _journal_lines(path)
+    kept = dedupe_rows(rows, path.parent)
     data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
+    torn_tail_only = bad == 1 and not data.endswith(b"\n")
+    if len(kept) < len(rows) or (bad and not torn_tail_only):
+        log.warning("%s: rewriting the journal with one row per video (%d duplicate and %d "
+                    "unreadable line(s) dropped)", path, len(rows) - len(kept), bad)
+        write_text_atomic(path, "".join(json.dumps(row) + "\n" for row in kept))
+    elif data and not data.endswith(b"\n"):
         with path.open("r+b") as handle:
             handle.truncate(data.rfind(b"\n") + 1)
 
@@ -311,19 +378,82 @@ def _is_done(row: dict | None, dataset_dir: Path, retry_errors: bool) -> bool:
 
 
 def _check_config(dataset_dir: Path, config: ExtractConfig) -> None:
+    """Store ``config`` in ``config.json``, or refuse if the folder has other settings.
+
+    Concurrent first runs (several shards) check and create the file under a short lock of
+    their own, so exactly one writes it and the others compare against it.
+    """
     path = dataset_dir / "config.json"
     wanted = asdict(config)
-    if path.is_file():
-        stored = json.loads(path.read_text())
-        if stored != wanted:
-            diff = {k: (stored.get(k), v) for k, v in wanted.items() if stored.get(k) != v}
-            raise ConfigMismatchError(f"{dataset_dir} was prepared with other settings "
-                                      f"(stored, requested: {diff}); use another --out")
-        return
-    dataset_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"config.json.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(wanted, indent=1))
-    os.replace(tmp, path)
+    with FolderLock(dataset_dir, what=f"the settings check of {dataset_dir}", name="config",
+                    timeout=60):
+        if not path.is_file():
+            write_json_atomic(path, wanted, indent=1)
+            return
+        try:
+            stored = json.loads(path.read_text())
+        except ValueError as exc:
+            raise ConfigMismatchError(f"unreadable extraction settings ({exc}); delete it or "
+                                      f"use another --out", path) from None
+    if stored != wanted:
+        diff = {k: (stored.get(k), v) for k, v in wanted.items() if stored.get(k) != v}
+        raise ConfigMismatchError(f"{dataset_dir} was prepared with other settings "
+                                  f"(stored, requested: {diff}); use another --out")
+
+
+#: Extraction lock files: ``.extract.lock`` (whole dataset) or ``.extract.shard-I-of-N.lock``.
+_EXTRACT_LOCK_RE = re.compile(r"^\.extract(?:\.shard-(\d+)-of-(\d+))?\.lock$")
+
+
+def extraction_lock(dataset_dir: str | os.PathLike, shard: tuple[int, int] | str,
+                    dataset: str | None = None, what: str | None = None) -> FolderLock:
+    """The lock a run holds on ``(dataset_dir, shard)`` (not yet acquired).
+
+    ``merge-manifests`` holds the ``(dataset_dir, 0/1)`` lock too, as it writes the same
+    ``manifest.csv`` as a whole-dataset run.
+
+    Args:
+        dataset_dir: ``out/<dataset>``.
+        shard: ``(i, N)`` or ``"i/N"``.
+        dataset: dataset name for the message (default: the folder's name).
+        what: the holder's description (default: ``extraction of <dataset>[ shard i/N] into
+            <dataset_dir>``).
+
+    Returns:
+        A :class:`data_prep.locking.FolderLock` on ``dataset_dir/.extract[.shard-I-of-N].lock``.
+    """
+    dataset_dir = Path(dataset_dir)
+    index, total = parse_shard(shard)
+    part = "" if total == 1 else f" shard {index}/{total}"
+    return FolderLock(dataset_dir, name=f"extract{shard_tag((index, total))}",
+                      what=what or (f"extraction of {dataset or dataset_dir.name}{part} into "
+                                    f"{dataset_dir}"),
+                      hint="or extract into another --out")
+
+
+def _refuse_overlapping_runs(dataset_dir: Path, shard: tuple[int, int], what: str) -> None:
+    """Refuse while a run with another shard count ``N`` (overlapping videos) works here."""
+    for lock_file in sorted(dataset_dir.glob(".extract*.lock")):
+        match = _EXTRACT_LOCK_RE.match(lock_file.name)
+        if match is None:
+            continue
+        total = int(match[2]) if match[2] else 1
+        if total == shard[1]:
+            continue  # the same N: disjoint videos (or this run's own lock)
+        owner = lock_holder(lock_file)
+        if owner is not None:
+            raise LockHeldError(
+                f"cannot start {what}: {owner.describe()} holds {lock_file}, for videos that "
+                f"overlap these; wait for it, or split with the same N", lock_file, owner)
+
+
+def _new_dirs(path: Path) -> list[Path]:
+    """``path`` and its missing ancestors that do not exist yet, deepest first."""
+    missing = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing
 
 
 # --- workers -------------------------------------------------------------------------------
@@ -370,7 +500,12 @@ def run_extraction(dataset: str, root: str | os.PathLike, out: str | os.PathLike
                    margin: float = 1.3, workers: int = 1, shard: tuple[int, int] | str = (0, 1),
                    limit: int | None = None, progress: bool = True, retry_errors: bool = False,
                    max_records: int = 1024) -> RunResult:
-    """:func:`prepare` returning a :class:`RunResult` (used by the CLI for its exit status)."""
+    """:func:`prepare` returning a :class:`RunResult` (used by the CLI for its exit status).
+
+    Raises:
+        LockHeldError: another run extracts the same shard into the same folder (or a shard
+            of another ``N``, whose videos overlap).
+    """
     if sampling not in SAMPLINGS:
         raise ValueError(f"unknown sampling {sampling!r}; expected one of {list(SAMPLINGS)}")
     if clip_len < 1 or clips_per_video < 1 or size < 8 or margin <= 0:
@@ -382,18 +517,50 @@ def run_extraction(dataset: str, root: str | os.PathLike, out: str | os.PathLike
                            size=size, margin=float(margin), compression=compression,
                            max_records=max_records)
     adapter = get_adapter(dataset)
+    dataset_dir = Path(out).expanduser() / adapter.name
+    created = _new_dirs(dataset_dir)
+    lock = extraction_lock(dataset_dir, shard, adapter.name)
+    lock.acquire()
+    try:
+        _refuse_overlapping_runs(dataset_dir, shard, lock.what)
+        return _run_locked(adapter, root, dataset_dir, config, shard=shard, methods=methods,
+                           compression=compression, splits=splits, workers=workers,
+                           limit=limit, progress=progress, retry_errors=retry_errors)
+    finally:
+        lock.release()
+        for folder in created:  # a run that failed before writing anything leaves no folder
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+
+
+def _run_locked(adapter: Adapter, root: str | os.PathLike, dataset_dir: Path,
+                config: ExtractConfig, *, shard: tuple[int, int],
+                methods: Sequence[str] | None, compression: str,
+                splits: Sequence[str] | str | None, workers: int, limit: int | None,
+                progress: bool, retry_errors: bool) -> RunResult:
+    """The body of :func:`run_extraction`, run while holding the shard's lock."""
+    from data_prep.tfquiet import import_quietly
+
+    # data_prep.records loads TensorFlow; it is imported only now, so that a run refused by
+    # its lock stops at once, and quietly (no C++ start-up chatter around the one-line output).
+    import_quietly()
+    from data_prep.records import manifest_key, write_manifest
+
+    dataset = adapter.name
     entries = adapter.list_videos(root, split=splits, methods=list(methods) if methods else None,
                                   compression=compression)
     selected = limit_videos([e for e in entries if in_shard(e, shard)], limit)
-    dataset_dir = Path(out).expanduser() / adapter.name
     _check_config(dataset_dir, config)
     tag = shard_tag(shard)
     journal_path = dataset_dir / f"journal{tag}.jsonl"
     manifest_path = dataset_dir / f"manifest{tag}.csv"
-    journal = read_journal(journal_path)
     repair_journal(journal_path)
+    journal = read_journal(journal_path)
     todo = [e for e in selected
-            if not _is_done(journal.get(f"{e.method}/{e.video_id}"), dataset_dir, retry_errors)]
+            if not _is_done(journal.get((e.dataset, e.method, e.video_id)), dataset_dir,
+                            retry_errors)]
     result = RunResult(manifest_path, selected=len(selected), skipped=len(selected) - len(todo))
     if not selected:
         log.warning("no %s videos match (split=%s, methods=%s, shard %d/%d)", dataset, splits,
@@ -410,7 +577,7 @@ def run_extraction(dataset: str, root: str | os.PathLike, out: str | os.PathLike
                        disable=not progress or not todo)
             for row in _results(todo, dataset_dir, config, workers) if todo else ():
                 append_journal(journal_path, row)
-                journal[f"{row['method']}/{row['video_id']}"] = row
+                journal[manifest_key(row)] = row
                 result.counts[row["status"]] += 1
                 if row["status"] != "ok":
                     log.warning("%s: %s", row["status"], row["error"])
@@ -457,6 +624,7 @@ def prepare(dataset: str, root: str | os.PathLike, out: str | os.PathLike, *,
     Raises:
         DatasetLayoutError: empty or mis-laid root.
         ConfigMismatchError: ``out`` holds records made with other settings.
+        LockHeldError: another run extracts the same shard into ``out`` right now.
         ValueError: invalid argument.
     """
     return run_extraction(dataset, root, out, methods=methods, compression=compression,
@@ -479,8 +647,6 @@ def merge_manifests(out: str | os.PathLike, dataset: str | None = None) -> list[
     Raises:
         DataPrepError: no shard manifest found.
     """
-    from data_prep.records import MANIFEST_COLUMNS, read_manifest
-
     out = Path(out)
     folders = [out / dataset] if dataset else sorted(p for p in out.iterdir() if p.is_dir())
     written = []
@@ -488,14 +654,23 @@ def merge_manifests(out: str | os.PathLike, dataset: str | None = None) -> list[
         parts = sorted(folder.glob("manifest.shard-*-of-*.csv"))
         if not parts:
             continue
-        frames = read_manifest(folder)
-        rows = []
-        for row in frames.to_dict("records"):
-            row["shards"] = [Path(s).relative_to(folder.resolve()).as_posix() for s in row["shards"]]
-            rows.append({c: row[c] for c in MANIFEST_COLUMNS})
-        config_path = folder / "config.json"
-        config = json.loads(config_path.read_text()) if config_path.is_file() else None
-        written.append(write_manifest(rows, folder / "manifest.csv", config=config))
+        # manifest.csv is also what a whole-dataset run writes: hold its lock meanwhile.
+        with extraction_lock(folder, (0, 1), what=f"merge-manifests of {folder}"):
+            written.append(_merge_folder(folder))
     if not written:
         raise DataPrepError("no per-shard manifests (manifest.shard-I-of-N.csv) to merge", out)
     return written
+
+
+def _merge_folder(folder: Path) -> Path:
+    """Merge the manifests of one dataset folder into its ``manifest.csv`` (+ ``.json``)."""
+    from data_prep.records import MANIFEST_COLUMNS, read_manifest, write_manifest
+
+    frames = read_manifest(folder)
+    rows = []
+    for row in frames.to_dict("records"):
+        row["shards"] = [Path(s).relative_to(folder.resolve()).as_posix() for s in row["shards"]]
+        rows.append({c: row[c] for c in MANIFEST_COLUMNS})
+    config_path = folder / "config.json"
+    config = json.loads(config_path.read_text()) if config_path.is_file() else None
+    return write_manifest(rows, folder / "manifest.csv", config=config)

@@ -8,10 +8,11 @@ Every producer (``python -m data_prep extract``, the mini benchmark) writes thro
 
 Labels follow the package-wide convention: **fake = 1, real = 0**.
 
-Also here: :class:`ShardWriter` (shards written as ``*.tmp`` and renamed to
-``<prefix>-00000.n0123.tfrecord``, the count in the name, on close), :func:`count_records`, the
-per-video manifest (:func:`write_manifest`, :func:`read_manifest`) and :func:`select_records`,
-which finds the shard files of chosen (dataset, method, split) groups without opening them.
+Also here: :class:`ShardWriter` (shards written under a temporary name unique to the writer and
+renamed to ``<prefix>-00000.n0123.tfrecord``, the count in the name, on close),
+:func:`count_records`, the per-video manifest (:func:`write_manifest`, :func:`read_manifest`,
+one row per video by the rule of :func:`dedupe_rows`) and :func:`select_records`, which finds the
+shard files of chosen (dataset, method, split) groups without opening them.
 
 References:
     keras-io ``examples/keras_recipes/creating_tfrecords.py`` (one spec for writer and parser,
@@ -23,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +35,7 @@ import pandas as pd
 import tensorflow as tf
 
 from data_prep.errors import DataPrepError
+from data_prep.fileio import write_csv_atomic, write_json_atomic
 
 LABEL_REAL = 0
 LABEL_FAKE = 1
@@ -156,8 +159,9 @@ def decode_frames(jpegs: tf.Tensor) -> tf.Tensor:
 #     <out>/<dataset>/<method>/<split>/<prefix>-00000.n0016.tfrecord
 #     <out>/<dataset>/manifest.csv + manifest.json                  (or manifest.shard-I-of-N.*)
 #
-# A shard is written to ``<prefix>-00000.tfrecord.tmp`` and renamed to its final name, which
-# carries its record count, only once it is closed, so a final name never holds a partial file.
+# A shard is written to ``<prefix>-00000.p<pid>-<token>.tfrecord.tmp`` (unique to its writer, so
+# two writers never touch each other's file) and renamed to its final name, which carries its
+# record count, only once it is closed, so a final name never holds a partial file.
 # --------------------------------------------------------------------------------------------
 
 #: ``<prefix>-<5-digit index>.n<count>.tfrecord``
@@ -165,8 +169,12 @@ SHARD_RE = re.compile(r"^(?P<prefix>.+)-(?P<index>\d{5})\.n(?P<count>\d+)\.tfrec
 MANIFEST_COLUMNS: tuple[str, ...] = (
     "video_id", "dataset", "method", "split", "label", "source_path", "status", "clips_written",
     "frames_total", "frames_without_face", "video_frames", "error", "shards")
+#: The columns that identify a video: a manifest holds at most one row per key.
 MANIFEST_KEY: tuple[str, ...] = ("dataset", "method", "video_id")
 STATUSES: tuple[str, ...] = ("ok", "no_face", "error")
+#: ``<prefix>-<index>.p<pid>-<token>.tfrecord.tmp`` (and the token-less name of older versions).
+TMP_SHARD_RE = re.compile(r"^(?P<prefix>.+)-(?P<index>\d{5})(\.p(?P<pid>\d+)-[0-9a-f]+)?"
+                          r"\.tfrecord\.tmp$")
 
 
 def shard_name(prefix: str, index: int, count: int) -> str:
@@ -189,10 +197,11 @@ def count_records(file: str | os.PathLike) -> int:
 class ShardWriter:
     """Write serialised examples to shards of at most ``max_records`` records each.
 
-    Each shard is written to ``<prefix>-<index>.tfrecord.tmp`` and renamed to
-    ``<prefix>-<index>.n<count>.tfrecord`` when it is full or the writer closes. Used as a
-    context manager, an exception inside the block removes the open ``.tmp`` file (shards
-    already renamed stay; callers that need all-or-nothing delete :attr:`paths`).
+    Each shard is written to ``<prefix>-<index>.p<pid>-<token>.tfrecord.tmp``, a name no other
+    writer uses (two processes writing the same prefix never rename or delete each other's
+    file), and renamed to ``<prefix>-<index>.n<count>.tfrecord`` when it is full or the writer
+    closes. Used as a context manager, an exception inside the block removes the open ``.tmp``
+    file (shards already renamed stay; callers that need all-or-nothing delete :attr:`paths`).
 
     Args:
         directory: output folder (created if needed).
@@ -214,6 +223,7 @@ class ShardWriter:
         self._tmp: Path | None = None
         self._count = 0
         self._index = 0
+        self._token = f"p{os.getpid()}-{secrets.token_hex(4)}"
 
     def __enter__(self) -> ShardWriter:
         return self
@@ -230,7 +240,8 @@ class ShardWriter:
             self._finish()
         if self._writer is None:
             self.directory.mkdir(parents=True, exist_ok=True)
-            self._tmp = self.directory / f"{self.prefix}-{self._index:05d}.tfrecord.tmp"
+            self._tmp = self.directory / (f"{self.prefix}-{self._index:05d}.{self._token}"
+                                          ".tfrecord.tmp")
             self._writer = tf.io.TFRecordWriter(str(self._tmp))
             self._count = 0
         self._writer.write(record)
@@ -262,18 +273,66 @@ class ShardWriter:
             self._tmp = None
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+def manifest_key(row: dict) -> tuple[str, ...]:
+    """The identity of a manifest row: its :data:`MANIFEST_KEY` values as strings."""
+    return tuple(str(row.get(k, "")) for k in MANIFEST_KEY)
+
+
+def _shard_list(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [s for s in value.split(";") if s]
+    return [str(s) for s in value] if isinstance(value, list | tuple) else []
+
+
+def row_matches_disk(row: dict, base: str | os.PathLike) -> bool:
+    """Whether a row's outcome is backed by the files on disk.
+
+    Args:
+        row: a manifest or journal row.
+        base: the folder its relative ``shards`` paths start from (absolute paths are used as
+            they are).
+
+    Returns:
+        True for status ``ok`` or ``no_face`` with every listed shard file present.
+    """
+    if row.get("status") not in ("ok", "no_face"):
+        return False
+    return all((Path(base) / s).is_file() for s in _shard_list(row.get("shards", [])))
+
+
+def dedupe_rows(rows: Sequence[dict], base: str | os.PathLike) -> list[dict]:
+    """One row per video (:func:`manifest_key`): the rule shared by manifests and journals.
+
+    Of several rows for one video, the **last row that matches the files on disk**
+    (:func:`row_matches_disk`: ``ok``/``no_face`` with all its shards present) is kept; when
+    none does, the last row. Rows come in write order (journal lines, manifest files in name
+    order), so a later successful attempt wins, and an ``error`` row written by an interrupted
+    or concurrent attempt never hides a finished video whose shards exist.
+
+    Args:
+        rows: rows in the order they were written.
+        base: folder of the relative shard paths (see :func:`row_matches_disk`).
+
+    Returns:
+        The kept rows, in the order their videos first appear.
+    """
+    groups: dict[tuple[str, ...], list[dict]] = {}
+    for row in rows:
+        groups.setdefault(manifest_key(row), []).append(row)
+    kept = []
+    for candidates in groups.values():
+        if len(candidates) > 1:
+            on_disk = [r for r in candidates if row_matches_disk(r, base)]
+            candidates = on_disk or candidates
+        kept.append(candidates[-1])
+    return kept
 
 
 def write_manifest(rows: Sequence[dict], csv_path: str | os.PathLike,
                    config: dict | None = None) -> Path:
     """Write the per-video manifest as CSV and JSON (same stem), atomically.
+
+    A video given more than once gets one row, chosen by :func:`dedupe_rows`.
 
     Args:
         rows: one dict per video with the keys of :data:`MANIFEST_COLUMNS`; ``shards`` is a
@@ -285,14 +344,14 @@ def write_manifest(rows: Sequence[dict], csv_path: str | os.PathLike,
         The CSV path.
     """
     csv_path = Path(csv_path)
-    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    rows = dedupe_rows(rows, csv_path.parent)
     records = [{c: row.get(c, "") for c in MANIFEST_COLUMNS} for row in rows]
     records.sort(key=lambda r: tuple(str(r[k]) for k in MANIFEST_KEY))
     frame = pd.DataFrame(records, columns=list(MANIFEST_COLUMNS))
     frame["shards"] = [";".join(s) for s in frame["shards"]] if len(frame) else []
-    _atomic_write_text(csv_path, frame.to_csv(index=False))
-    payload = {"config": config or {}, "videos": records}
-    _atomic_write_text(csv_path.with_suffix(".json"), json.dumps(payload, indent=1, default=str))
+    write_csv_atomic(csv_path, frame)
+    write_json_atomic(csv_path.with_suffix(".json"), {"config": config or {}, "videos": records},
+                      indent=1)
     return csv_path
 
 
@@ -330,8 +389,10 @@ def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
     """Read a manifest (CSV or JSON), or merge every manifest under a directory.
 
     Per-shard manifests (``manifest.shard-I-of-N.csv``) and merged ones are combined; a video
-    listed twice keeps its last row (by file name order). ``shards`` becomes a list of
-    absolute paths; a ``manifest`` column names the file each row came from.
+    listed more than once (in one file or several) gets one row by the rule of
+    :func:`dedupe_rows` (the last row, by file name order, whose shards are all on disk; else
+    the last row). ``shards`` becomes a list of absolute paths; a ``manifest`` column names the
+    file each row came from.
 
     Args:
         path: a manifest file or an output directory.
@@ -352,7 +413,9 @@ def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
     else:
         raise DataPrepError("manifest not found", path)
     frame = pd.concat([_read_one_manifest(f) for f in files], ignore_index=True)
-    frame = frame.drop_duplicates(subset=list(MANIFEST_KEY), keep="last").reset_index(drop=True)
+    if frame.duplicated(subset=list(MANIFEST_KEY)).any():
+        columns = list(frame.columns)
+        frame = pd.DataFrame(dedupe_rows(frame.to_dict("records"), "/"), columns=columns)
     for column in ("label", "clips_written", "frames_total", "frames_without_face", "video_frames"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").fillna(0).astype(int)
     for column in ("video_id", "dataset", "method", "split", "status", "error", "source_path"):

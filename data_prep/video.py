@@ -19,6 +19,15 @@ Sampling policies:
 
 Difference from the official code: CLRNet extracted all frames to PNG with FFmpeg first; here we
 stream from the container and never write intermediate frames.
+
+Frame counts: OpenCV's ``CAP_PROP_FRAME_COUNT`` is the container's stored count (MP4/MOV
+``stsz``, AVI ``dwLength``: FFmpeg's ``nb_frames``) when there is one, and otherwise an estimate,
+duration x nominal frame rate, that is far off for variable-frame-rate video (a VFR WebM of 50
+frames reports 242). :func:`probe` asks PyAV (``av``, FFmpeg's demuxer, headers only) whether
+the container stores the count and records the answer in :attr:`VideoInfo.frame_count_exact`.
+:class:`VideoReader` calls a video truncated only when the decoder fails or the stream stops
+more than one frame short of an exact count; a stream that ends before an estimate is not
+reported: the frames actually read are (:attr:`VideoReader.stream_frames`).
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ import os
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -57,6 +67,10 @@ class VideoInfo:
         fps: frames per second (0.0 when unknown).
         width: frame width in pixels.
         height: frame height in pixels.
+        frame_count_exact: True when ``frame_count`` is the container's stored count or was
+            counted by decoding; False when it is OpenCV's estimate (duration x nominal frame
+            rate, e.g. Matroska/WebM, fragmented MP4), which variable-frame-rate video misses by
+            far.
     """
 
     path: str
@@ -64,6 +78,7 @@ class VideoInfo:
     fps: float
     width: int
     height: int
+    frame_count_exact: bool = True
 
 
 #: Containers without a frame index, whose reported frame count is an estimate.
@@ -92,7 +107,46 @@ def _open_capture(path: str) -> cv2.VideoCapture:
     return cap
 
 
-def probe(path: str | os.PathLike, count_frames: bool = False) -> VideoInfo:
+#: Containers that always store their frame count, trusted when PyAV is not installed.
+_COUNTED_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".3gp", ".avi"})
+
+
+def stored_frame_count(path: str | os.PathLike) -> int | None:
+    """The frame count the container stores for its first video stream (FFmpeg ``nb_frames``).
+
+    Only the headers are read (a millisecond or two). Uses PyAV; without it, None.
+
+    Args:
+        path: video file path.
+
+    Returns:
+        The stored count, or None when the container stores none (Matroska, WebM, MPEG streams,
+        fragmented MP4) or cannot be read.
+    """
+    try:
+        import av
+    except ImportError:  # pragma: no cover - av is a pinned dependency
+        return None
+    try:
+        with av.open(os.fspath(path)) as container:
+            streams = container.streams.video
+            count = int(streams[0].frames) if streams else 0
+    except (av.FFmpegError, OSError, ValueError, IndexError):
+        return None
+    return count if count > 0 else None
+
+
+def _count_is_exact(path: str, count: int) -> bool:
+    """Whether OpenCV's ``count`` for ``path`` is the container's stored count."""
+    try:
+        import av  # noqa: F401
+    except ImportError:  # pragma: no cover - without PyAV, trust the formats that store one
+        return os.path.splitext(path)[1].lower() in _COUNTED_EXTENSIONS
+    return stored_frame_count(path) == count
+
+
+def probe(path: str | os.PathLike,
+          count_frames: bool | Literal["auto"] = False) -> VideoInfo:
     """Read a video's frame count, fps and size, and check that its first frame decodes.
 
     Args:
@@ -100,7 +154,9 @@ def probe(path: str | os.PathLike, count_frames: bool = False) -> VideoInfo:
             mpeg, ...).
         count_frames: count the decodable frames by grabbing them all instead of trusting the
             container (exact, but costs a decode pass: ~1.6 s for the 249 720p frames of
-            ``webcam_hello.mp4`` on a loaded 2-core machine). Defaults to False.
+            ``webcam_hello.mp4`` on a loaded 2-core machine). ``"auto"`` counts only when the
+            container's count is an estimate (:attr:`VideoInfo.frame_count_exact` False), so
+            MP4/AVI cost nothing extra. Defaults to False.
 
     Returns:
         A :class:`VideoInfo`.
@@ -122,6 +178,9 @@ def probe(path: str | os.PathLike, count_frames: bool = False) -> VideoInfo:
             )
         height, width = frame.shape[:2]
         ext = os.path.splitext(path)[1].lower()
+        exact = count > 0 and _count_is_exact(path, count)
+        if count_frames == "auto":
+            count_frames = not exact
         if count_frames or count <= 0 or ext in _UNINDEXED_EXTENSIONS:
             # Some containers store no frame count, and MPEG program/transport streams only
             # an estimate (a 10-frame .mpg reports 1): count by grabbing, which decodes but
@@ -129,11 +188,13 @@ def probe(path: str | os.PathLike, count_frames: bool = False) -> VideoInfo:
             count = 1
             while cap.grab():
                 count += 1
+            exact = True
     finally:
         cap.release()
     if not np.isfinite(fps) or fps < 0:
         fps = 0.0
-    return VideoInfo(path=path, frame_count=count, fps=fps, width=width, height=height)
+    return VideoInfo(path=path, frame_count=count, fps=fps, width=width, height=height,
+                     frame_count_exact=exact)
 
 
 class VideoReader:
@@ -160,6 +221,8 @@ class VideoReader:
         #: Index of the first frame that could not be decoded when a read stopped early
         #: (truncated or corrupt tail), else ``None``.
         self.truncated_at: int | None = None
+        #: Frames the stream really had, once a pass reached its end (else ``None``).
+        self.stream_frames: int | None = None
 
     def __enter__(self) -> VideoReader:
         return self
@@ -183,8 +246,12 @@ class VideoReader:
         """Yield the requested frames in increasing index order.
 
         Skipped frames are only grabbed; wanted frames are retrieved and converted to RGB.
-        A truncated or corrupt tail ends the iteration cleanly (with a warning naming the path
-        and :attr:`truncated_at` set); indices past the end are simply not yielded.
+        Indices past the end are simply not yielded, and a pass that reaches the end sets
+        :attr:`stream_frames`. A truncated or corrupt video ends the iteration cleanly with a
+        warning naming the path (``video ended after N of M frames (truncated or corrupt)``)
+        and :attr:`truncated_at` set, but only when the decoder fails or the stream stops more
+        than one frame short of an exact container count; ending before an estimated count
+        (variable frame rate) is silent.
 
         Args:
             indices: frame indices to yield (duplicates and order do not matter; negative indices
@@ -202,13 +269,16 @@ class VideoReader:
                 return
         cap = self._rewind()
         self.truncated_at = None
+        self.stream_frames = None
         targets = iter(wanted) if wanted is not None else None
         target = next(targets) if targets is not None else 0
         while True:
             if not cap.grab():
+                self.stream_frames = self._position
                 # Container frame counts often overshoot by one (webcam_hello.mp4 says 250 and
-                # decodes 249), so only a larger shortfall is reported as truncation.
-                if self._position < self.info.frame_count - 1:
+                # decodes 249), so only a larger shortfall is reported as truncation; an
+                # estimated count (VFR) says nothing about where the stream should end.
+                if self.info.frame_count_exact and self._position < self.info.frame_count - 1:
                     self._stop_early()
                 return
             index = self._position
@@ -216,8 +286,8 @@ class VideoReader:
             if index < target:
                 continue
             ok, frame = cap.retrieve()
-            if not ok or frame is None:
-                self._stop_early()
+            if not ok or frame is None:  # the decoder failed on a frame it had read
+                self._stop_early(failed_frame=index)
                 return
             yield index, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
             if targets is None:
@@ -227,13 +297,15 @@ class VideoReader:
                 if target is None:
                     return
 
-    def _stop_early(self) -> None:
-        self.truncated_at = self._position
-        warnings.warn(
-            f"video ended after {self._position} of {self.info.frame_count} frames "
-            f"(truncated or corrupt): {self.path}",
-            stacklevel=3,
-        )
+    def _stop_early(self, failed_frame: int | None = None) -> None:
+        self.truncated_at = self._position if failed_frame is None else failed_frame
+        if failed_frame is not None and not self.info.frame_count_exact:
+            text = (f"video ended after {failed_frame} frames: frame {failed_frame} could not "
+                    f"be decoded (truncated or corrupt): {self.path}")
+        else:
+            text = (f"video ended after {self._position} of {self.info.frame_count} frames "
+                    f"(truncated or corrupt): {self.path}")
+        warnings.warn(text, stacklevel=3)
 
 
 def clrnet_clips(frame_count: int, clip_len: int = 5, num_clips: int = 16) -> list[list[int]]:

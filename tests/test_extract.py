@@ -2,11 +2,21 @@
 
 Most tests swap the MTCNN face extractor for a fake one (same ClipFaces contract) so they take
 well under a second each; ``test_cli_real_faces`` runs the real extractor on the bundled media.
+The concurrency tests start real ``python -m data_prep extract`` processes; a ``sitecustomize``
+on their ``PYTHONPATH`` swaps in a fake extractor that waits at a gate, so the runs are known to
+overlap.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
 from pathlib import Path
 
 import cv2
@@ -19,6 +29,7 @@ from data_prep.__main__ import main
 from data_prep.datasets import get_adapter
 from data_prep.errors import DatasetLayoutError
 from data_prep.faces import ClipFaces
+from data_prep.locking import LockHeldError, LockOwner
 from data_prep.records import decode_frames, parse_clip, read_manifest, select_records
 
 REPO = Path(__file__).resolve().parents[1]
@@ -130,6 +141,7 @@ def test_kill_mid_video_then_resume(fake_faces, folder_root: Path, tmp_path: Pat
     leftovers = list(out.rglob("*.tmp"))
     assert len(leftovers) == 1 and leftovers[0].name.startswith("real_r1~")
     assert leftovers[0].name.endswith(".tfrecord.tmp")
+    assert not list(out.rglob(".*.lock"))  # the interrupted run released its lock
     assert not any("r1" in f for f in select_records(out))  # the partial video is invisible
     done_before = {json.loads(line)["video_id"] for line in (out / "folder/journal.jsonl").open()}
     assert len(done_before) == 6 and "real/r1" not in done_before  # fakes first, then real/r0
@@ -172,6 +184,8 @@ def test_shards_partition_the_dataset(fake_faces, folder_root: Path, tmp_path: P
     assert len(merged) == len(entries) and merged["video_id"].is_unique
     assert main(["merge-manifests", "--out", str(out)]) == 0
     assert len(read_manifest(out / "folder" / "manifest.csv")) == len(entries)
+    with extract.extraction_lock(out / "folder", "0/1"):  # a whole-dataset run writes it too
+        assert main(["merge-manifests", "--out", str(out)]) == 3
 
 
 def test_limit_takes_both_methods(fake_faces, folder_root: Path, tmp_path: Path):
@@ -274,3 +288,202 @@ def test_workers_match_single_process(tmp_path: Path):
     columns = ["video_id", "status", "clips_written", "frames_without_face"]
     assert one[columns].sort_values("video_id").values.tolist() == \
         two[columns].sort_values("video_id").values.tolist()
+
+
+# --- concurrency: locks, shards side by side, duplicate rows ---------------------------------
+
+SITECUSTOMIZE = textwrap.dedent("""
+    import os
+    if os.environ.get("DP_TEST_GATE"):
+        import time
+        from pathlib import Path
+        from types import SimpleNamespace
+
+        import numpy as np
+
+        from data_prep import extract  # light: TensorFlow loads only once the lock is held
+
+        class GatedFakeExtractor:
+            def __init__(self, size):
+                self.size = size
+
+            def extract_clips(self, video_path, clips):
+                # Arrive at the gate, then wait until PARTIES runs have arrived or it opens.
+                gate = Path(os.environ["DP_TEST_GATE"])
+                (gate / f"arrived-{os.getpid()}").touch()
+                parties = int(os.environ["DP_TEST_PARTIES"])
+                deadline = time.monotonic() + 90
+                while (len(list(gate.glob("arrived-*"))) < parties
+                       and not (gate / "open").exists() and time.monotonic() < deadline):
+                    time.sleep(0.02)
+                has = "noface" not in str(video_path)
+                for k, clip in enumerate(clips):  # the ClipFaces fields process_video reads
+                    faces = np.full((len(clip), self.size, self.size, 3), 10 * k, np.uint8)
+                    yield SimpleNamespace(frame_indices=list(clip), faces=faces if has else None,
+                                          has_face=[has] * len(clip))
+
+        extract._make_extractor = lambda config: GatedFakeExtractor(config.size)
+""")
+
+
+def _start_cli(tmp_path: Path, root: Path, out: Path, parties: int,
+               *extra: str) -> subprocess.Popen:
+    """``python -m data_prep extract`` whose extractor waits at the gate ``tmp_path/gate``."""
+    hook, gate = tmp_path / "hook", tmp_path / "gate"
+    hook.mkdir(exist_ok=True)
+    gate.mkdir(exist_ok=True)
+    (hook / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    env = dict(os.environ, DP_TEST_GATE=str(gate), DP_TEST_PARTIES=str(parties),
+               PYTHONPATH=os.pathsep.join([str(hook), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    command = [sys.executable, "-m", "data_prep", "extract", "--dataset", "folder", "--root",
+               str(root), "--out", str(out), "--clip-len", "3", "--clips-per-video", "2",
+               "--size", "16", "--no-progress", *extra]
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def _assert_clean(out: Path, videos: int) -> None:
+    frame = read_manifest(out)
+    assert len(frame) == videos and not frame.duplicated(["dataset", "method", "video_id"]).any()
+    assert (frame["status"] == "ok").sum() == videos - 1  # all but fake/noface
+    assert all(Path(s).is_file() for shards in frame["shards"] for s in shards)
+    for journal in (out / "folder").glob("journal*.jsonl"):
+        keys = [tuple(json.loads(line)[k] for k in ("method", "video_id"))
+                for line in journal.read_text().splitlines()]
+        assert len(keys) == len(set(keys))
+    assert not list(out.rglob("*.tmp")) and not list(out.rglob(".*.lock"))
+
+
+def test_same_command_twice_at_once_second_is_refused(folder_root: Path, tmp_path: Path):
+    """Two identical runs start together: one stops at once with one line, the other finishes."""
+    out = tmp_path / "out"
+    procs = [_start_cli(tmp_path, folder_root, out, 2) for _ in range(2)]
+    deadline = time.monotonic() + 120
+    while all(p.poll() is None for p in procs) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (tmp_path / "gate" / "open").touch()  # the winner waited there until the other gave up
+    results = [(p.wait(timeout=120), *p.communicate()) for p in procs]
+    codes = sorted(code for code, _, _ in results)
+    assert codes == [0, 3], results
+    _, out_refused, err_refused = next(r for r in results if r[0] == 3)
+    lines = err_refused.strip().splitlines()
+    assert len(lines) == 1 and out_refused == "", err_refused
+    line = lines[0]
+    winner = next(p for p, r in zip(procs, results, strict=True) if r[0] == 0)
+    assert line.startswith("error: cannot start extraction of folder into ")
+    assert f"(pid {winner.pid} on host {socket.gethostname()}, started " in line
+    assert "command: " in line and "data_prep extract" in line and ".extract.lock" in line
+    assert "9 videos selected, 0 already done; this run: 8 ok, 1 no_face, 0 error" in \
+        next(r for r in results if r[0] == 0)[1]
+    _assert_clean(out, 9)
+
+
+def test_two_shards_in_threads_run_side_by_side(folder_root: Path, tmp_path: Path, monkeypatch):
+    """Shards 0/2 and 1/2 at once in one process: each waits inside extraction for the other."""
+    barrier = threading.Barrier(2, timeout=60)
+
+    class Gated(FakeExtractor):
+        def extract_clips(self, video_path, clips):
+            if not getattr(self, "arrived", False):
+                self.arrived = True
+                barrier.wait()  # both runs hold their locks and are extracting now
+            yield from super().extract_clips(video_path, clips)
+
+    monkeypatch.setattr(extract, "_make_extractor", lambda config: Gated(config.size))
+    out, errors = tmp_path / "out", []
+
+    def shard(i: int) -> None:
+        try:
+            run(folder_root, out, shard=f"{i}/2")
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=shard, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == [] and barrier.n_waiting == 0 and not barrier.broken
+    _assert_clean(out, 9)
+
+
+@pytest.mark.slow
+def test_two_shards_into_one_folder_run_side_by_side(folder_root: Path, tmp_path: Path):
+    """Shards 0/2 and 1/2 as two processes: each waits inside extraction for the other."""
+    out = tmp_path / "out"
+    procs = [_start_cli(tmp_path, folder_root, out, 2, "--shard", f"{i}/2") for i in range(2)]
+    results = [(p.wait(timeout=180), *p.communicate()) for p in procs]
+    assert len(list((tmp_path / "gate").glob("arrived-*"))) == 2  # both were in extraction
+    assert [code for code, _, _ in results] == [0, 0], results
+    assert all("0 error" in stdout for _, stdout, _ in results)
+    assert sorted(p.name for p in (out / "folder").glob("manifest*.csv")) == [
+        "manifest.shard-0-of-2.csv", "manifest.shard-1-of-2.csv"]
+    _assert_clean(out, 9)
+
+
+def test_stale_extraction_lock_is_taken_over(fake_faces, folder_root: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    lock_file = out / "folder" / ".extract.lock"
+    lock_file.parent.mkdir(parents=True)
+    lock_file.write_bytes(LockOwner(int(dead.stdout), socket.gethostname(), time.time() - 5,
+                                    "python -m data_prep extract", "killed run", "1" * 16).to_json())
+    run(folder_root, out)
+    assert len(read_manifest(out)) == 9 and not lock_file.exists()
+
+
+def test_lock_released_after_an_exception(fake_faces, folder_root: Path, tmp_path: Path):
+    run(folder_root, tmp_path / "out")
+    with pytest.raises(extract.ConfigMismatchError):
+        run(folder_root, tmp_path / "out", size=32)  # raised while the lock is held
+    assert not list((tmp_path / "out").rglob(".*.lock"))
+    run(folder_root, tmp_path / "out")  # and the next run gets it
+    assert not list((tmp_path / "out").rglob(".*.lock"))
+
+
+def test_held_lock_refuses_same_shard_and_other_n(fake_faces, folder_root: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    with extract.extraction_lock(out / "folder", "0/2"):
+        with pytest.raises(LockHeldError, match=r"cannot start extraction of folder shard 0/2"):
+            run(folder_root, out, shard="0/2")
+        with pytest.raises(LockHeldError, match=r"cannot start extraction of folder into .*"
+                           r"extraction of folder shard 0/2 .* for videos that overlap"):
+            run(folder_root, out)  # 0/1 overlaps every shard of 2
+        run(folder_root, out, shard="1/2")  # the other shard of the same N runs
+    assert FakeExtractor.calls and "0/2" not in str(read_manifest(out)["manifest"].unique())
+
+
+def test_cli_exit_status_3_for_a_held_lock(fake_faces, folder_root: Path, tmp_path: Path, capsys):
+    out = tmp_path / "out"
+    with extract.extraction_lock(out / "folder", "0/1"):
+        code = main(["extract", "--dataset", "folder", "--root", str(folder_root), "--out",
+                     str(out), "--no-progress"])
+    captured = capsys.readouterr()
+    assert code == 3 and captured.out == ""
+    assert captured.err.count("\n") == 1 and captured.err.startswith("error: cannot start")
+
+
+def test_rerun_repairs_duplicate_rows(fake_faces, folder_root: Path, tmp_path: Path):
+    """The aftermath of two runs of one shard (before locks): a journal with an ok and an error
+    row for the same videos and a manifest listing both. A re-run keeps the row whose shards
+    are on disk, redoes nothing, and leaves one row per video in both files."""
+    out = tmp_path / "out"
+    manifest = run(folder_root, out)
+    journal = out / "folder" / "journal.jsonl"
+    rows = [json.loads(line) for line in journal.read_text().splitlines()]
+    failed = [dict(r, status="error", shards=[], clips_written=0,
+                   error=f"FileNotFoundError: {r['video_id']}.tfrecord.tmp") for r in rows[:7]]
+    with journal.open("a") as handle:  # interleaved, as two concurrent appenders leave it
+        for row in failed:
+            handle.write(json.dumps(row) + "\n")
+    text = manifest.read_text()
+    manifest.write_text(text + "".join(text.splitlines(keepends=True)[1:8]))  # duplicate lines
+    FakeExtractor.calls = []
+    run(folder_root, out)
+    assert FakeExtractor.calls == []  # every video's files are on disk: nothing is redone
+    assert len(journal.read_text().splitlines()) == 9
+    assert len(manifest.read_text().splitlines()) == 10  # header + one row per video
+    _assert_clean(out, 9)
+    # A duplicate whose shards are gone loses to the row that still matches the disk.
+    assert extract.read_journal(journal)[("folder", "original", "real/r0")]["status"] == "ok"

@@ -1,6 +1,7 @@
 """The shared feature spec, shard writing, the manifest and record selection."""
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,10 +11,12 @@ import tensorflow as tf
 from data_prep.errors import DataPrepError
 from data_prep.records import (
     FEATURE_SPEC,
+    TMP_SHARD_RE,
     ClipMeta,
     ShardWriter,
     count_records,
     decode_frames,
+    dedupe_rows,
     encode_clip,
     parse_clip,
     read_manifest,
@@ -69,10 +72,25 @@ def test_shard_writer_abort_leaves_no_final_or_tmp(tmp_path: Path):
     with pytest.raises(RuntimeError):
         with ShardWriter(tmp_path, "vid") as writer:
             writer.write(_clip(0, "v", "original", "test"))
-            assert (tmp_path / "vid-00000.tfrecord.tmp").exists()
+            [tmp] = tmp_path.iterdir()
+            assert TMP_SHARD_RE.match(tmp.name)["prefix"] == "vid"
+            assert tmp.name.startswith(f"vid-00000.p{os.getpid()}-")
+            assert tmp.name.endswith(".tfrecord.tmp")
             raise RuntimeError("crash")
     assert list(tmp_path.iterdir()) == []
     assert ShardWriter(tmp_path, "empty").close() == []  # no record, no file
+
+
+def test_two_writers_of_one_prefix_never_touch_each_others_files(tmp_path: Path):
+    """The root of issue #17: two runs writing one video used one .tmp name."""
+    a, b = ShardWriter(tmp_path, "vid"), ShardWriter(tmp_path, "vid")
+    a.write(_clip(1, "v", "Deepfakes", "train"))
+    b.write(_clip(1, "v", "Deepfakes", "train"))
+    b.write(_clip(1, "v", "Deepfakes", "train"))
+    assert len(list(tmp_path.glob("*.tmp"))) == 2  # one temporary file each
+    assert [p.name for p in a.close()] == ["vid-00000.n0001.tfrecord"]
+    b.abort()  # must not delete or rename a's file
+    assert [p.name for p in tmp_path.iterdir()] == ["vid-00000.n0001.tfrecord"]
 
 
 def _make_tree(out: Path) -> Path:
@@ -141,3 +159,45 @@ def test_read_manifest_merges_shard_manifests_and_reports_missing(tmp_path: Path
         select_records(tmp_path, splits=["test"])
     with pytest.raises(DataPrepError, match="no manifest"):
         read_manifest(tmp_path / "ffpp" / "original")
+
+
+def _row(vid: str, status: str, shards: list[str], **extra) -> dict:
+    return {"video_id": vid, "dataset": "ffpp", "method": "Deepfakes", "split": "train",
+            "label": 1, "source_path": f"/x/{vid}.mp4", "status": status,
+            "clips_written": len(shards), "frames_total": 2, "frames_without_face": 0,
+            "video_frames": 10, "error": "" if status == "ok" else "boom", "shards": shards,
+            **extra}
+
+
+def test_dedupe_keeps_the_last_row_that_matches_the_disk(tmp_path: Path):
+    (tmp_path / "a.tfrecord").write_bytes(b"x")
+    (tmp_path / "b.tfrecord").write_bytes(b"x")
+    ok_a, ok_b = _row("v", "ok", ["a.tfrecord"]), _row("v", "ok", ["b.tfrecord"])
+    error, gone = _row("v", "error", []), _row("v", "ok", ["missing.tfrecord"])
+    other = _row("w", "error", [])
+    assert dedupe_rows([ok_a, error], tmp_path) == [ok_a]  # a concurrent failure: files win
+    assert dedupe_rows([ok_a, ok_b, error], tmp_path) == [ok_b]  # the latest ok row
+    assert dedupe_rows([gone, error], tmp_path) == [error]  # nothing on disk: the last row
+    assert dedupe_rows([error, other, ok_a], tmp_path) == [ok_a, other]  # first-seen order
+    nf = _row("v", "no_face", [])
+    assert dedupe_rows([gone, nf, error], tmp_path) == [nf]
+
+
+def test_manifest_never_holds_two_rows_for_one_video(tmp_path: Path):
+    ds = tmp_path / "ffpp"
+    with ShardWriter(ds / "Deepfakes" / "train", "v") as writer:
+        writer.write(_clip(1, "v", "Deepfakes", "train"))
+    shard = writer.paths[0].relative_to(ds).as_posix()
+    rows = [_row("v", "ok", [shard]), _row("v", "error", []), _row("w", "no_face", [])]
+    csv_path = write_manifest(rows, ds / "manifest.csv")
+    frame = read_manifest(csv_path)
+    assert sorted(frame["video_id"]) == ["v", "w"]
+    assert frame.set_index("video_id").loc["v", "status"] == "ok"
+    assert len(json.loads(csv_path.with_suffix(".json").read_text())["videos"]) == 2
+    # A manifest written with duplicates (by an older version) is read with the same rule.
+    lines = csv_path.read_text().splitlines()
+    v_line = next(line for line in lines if line.startswith("v,"))
+    error_line = v_line.replace(",ok,", ",error,").replace(shard, "")
+    csv_path.write_text("\n".join([*lines, error_line]) + "\n")
+    frame = read_manifest(csv_path)
+    assert len(frame) == 2 and frame.set_index("video_id").loc["v", "status"] == "ok"

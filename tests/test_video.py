@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from fractions import Fraction
 from pathlib import Path
 
 import cv2
@@ -18,6 +19,7 @@ from data_prep.video import (
     masi_inference_frames,
     masi_windows,
     probe,
+    stored_frame_count,
 )
 
 N_FRAMES = 24
@@ -171,3 +173,73 @@ def test_bundled_webcam_video_probe(repo_root):
         with VideoReader(path) as reader:
             last = [i for i, _ in reader.frames(range(240, 260))]
     assert last == list(range(240, 249)) and reader.truncated_at is None
+
+
+# ----------------------------------------------------------------------------- frame counts
+def _write_av(path: Path, n: int, gaps_ms: tuple[int, ...] = (40,), faststart: bool = False,
+              codec: str = "mpeg4") -> Path:
+    """Write ``n`` frames with PyAV; frame i lasts ``gaps_ms[i % len(gaps_ms)]`` ms (VFR if >1)."""
+    import av  # the pinned dependency data_prep.video uses to tell exact frame counts
+
+    options = {"movflags": "faststart"} if faststart else {}
+    with av.open(str(path), "w", options=options) as container:
+        stream = container.add_stream(codec, rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        if codec == "libvpx":
+            stream.options = {"deadline": "realtime", "cpu-used": "8"}
+        stream.time_base = stream.codec_context.time_base = Fraction(1, 1000)
+        rng = np.random.default_rng(0)
+        pts = 0
+        for i in range(n):
+            image = rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)  # noise: no tiny frames
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts, frame.time_base = pts, Fraction(1, 1000)
+            pts += gaps_ms[i % len(gaps_ms)]
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+def test_probe_tells_exact_counts_from_estimates(small_video):
+    info = probe(small_video)
+    # MP4 and AVI store their frame count; MPEG streams are counted by decoding; Matroska and
+    # WebM store none, so OpenCV's count is duration x rate (right here only because CFR).
+    assert info.frame_count_exact == (small_video.suffix in {".mp4", ".avi", ".mpg"})
+    assert stored_frame_count(small_video) == (N_FRAMES if small_video.suffix in {".mp4", ".avi"}
+                                               else None)
+    counted = probe(small_video, count_frames="auto")
+    assert counted.frame_count == N_FRAMES and counted.frame_count_exact
+
+
+@pytest.mark.parametrize("ext", [".mkv", ".webm", ".mp4"])
+def test_variable_frame_rate_video_is_not_called_truncated(tmp_path, ext):
+    """50 frames alternating 33 ms and 300 ms: the nominal-rate estimate overshoots ~5x."""
+    path = _write_av(tmp_path / f"vfr{ext}", 50, gaps_ms=(33, 300),
+                     codec="libvpx" if ext == ".webm" else "mpeg4")
+    info = probe(path)
+    if ext == ".mp4":
+        assert info.frame_count == 50 and info.frame_count_exact  # stored in the container
+    else:
+        assert info.frame_count > 150 and not info.frame_count_exact  # the estimate
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning fails the test
+        with VideoReader(path) as reader:
+            got = [i for i, _ in reader.frames(range(0, info.frame_count + 9, 3))]
+            assert got == list(range(0, 50, 3))  # the frames that exist, in order
+            assert reader.truncated_at is None and reader.stream_frames == 50  # reached the end
+            assert len(list(reader.frames(None))) == 50 and reader.stream_frames == 50
+    assert probe(path, count_frames="auto").frame_count == 50
+
+
+def test_mp4_cut_short_still_warns(tmp_path):
+    """A valid MP4 (index at the front) cut in the middle: the stored count says 40."""
+    full = _write_av(tmp_path / "full.mp4", 40, faststart=True)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    info = probe(cut)
+    assert info.frame_count == 40 and info.frame_count_exact
+    with VideoReader(cut) as reader, pytest.warns(UserWarning, match="truncated") as caught:
+        got = [i for i, _ in reader.frames(None)]
+    assert 0 < len(got) < 39 and reader.truncated_at == len(got)
+    message = str(caught[0].message)
+    assert f"ended after {len(got)} of 40 frames" in message and str(cut) in message
