@@ -42,6 +42,7 @@ import numpy as np
 import tensorflow as tf
 
 from clrnet.errors import CamError
+from data_prep.fileio import write_bytes_atomic
 
 _POOLING = (keras.layers.GlobalAveragePooling3D, keras.layers.GlobalAveragePooling2D)
 _PASS_THROUGH = (keras.layers.Dropout, keras.layers.Activation, keras.layers.Softmax)
@@ -289,11 +290,10 @@ def main(argv: list[str] | None = None) -> int:
         clip = load_clip(args.clip, clip_len, size, index=args.index, start=args.start)
         maps = class_activation_maps(model, clip, method=args.method)
         strip = overlay(clip, maps)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.out.with_name(args.out.stem + ".tmp.png")
-        if not cv2.imwrite(str(tmp), cv2.cvtColor(strip, cv2.COLOR_RGB2BGR)):
-            raise CamError(f"cannot write {args.out}")
-        os.replace(tmp, args.out)
+        ok, png = cv2.imencode(".png", cv2.cvtColor(strip, cv2.COLOR_RGB2BGR))
+        if not ok:
+            raise CamError(f"cannot encode the figure for {args.out}")
+        write_bytes_atomic(args.out, png.tobytes())
     except CamError as exc:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2

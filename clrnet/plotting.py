@@ -10,6 +10,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from data_prep.fileio import atomic_path
+
 
 def pyplot() -> Any:
     """``matplotlib.pyplot`` on the non-interactive Agg backend (no display needed)."""
@@ -22,7 +24,7 @@ def pyplot() -> Any:
 
 
 def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 110) -> Path:
-    """Write ``fig`` as PNG via ``<name>.tmp.png`` + ``os.replace``, then close it.
+    """Write ``fig`` as PNG atomically (:func:`data_prep.fileio.atomic_path`), then close it.
 
     Args:
         fig: a matplotlib figure.
@@ -33,11 +35,9 @@ def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 110) -> Path:
         The written path.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.png")
     try:
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
     finally:
         pyplot().close(fig)
-    os.replace(tmp, path)
     return path

@@ -23,7 +23,9 @@ Examples::
 
 Bad input (unknown model, empty selection, wrong input shape, a weights file for another
 architecture, an unusable precision) ends with one line ``error: ...`` on stderr and exit code 2,
-before any training starts.
+before any training starts. A run holds a lock on its run folder (``.train.lock``), so a second
+``--resume`` of the same folder while the first still runs stops at once with one line naming
+the other run (pid, host, start time) and exit code 2.
 """
 
 from __future__ import annotations
@@ -244,8 +246,8 @@ def precheck(args: dict[str, Any]) -> None:
 
 def run(args: dict[str, Any]) -> dict[str, Any]:
     """Train as ``args`` says; return a summary (run folder, metrics)."""
-    from clrnet import strategies, training
-    from clrnet.run_record import write_run_record
+    from clrnet import training
+    from data_prep.locking import FolderLock
 
     resume = args.get("resume") is not None
     precheck(args)
@@ -256,6 +258,16 @@ def run(args: dict[str, Any]) -> dict[str, Any]:
     else:
         name = args.get("name") or f"{args['model']}-{args['strategy']}"
         run_dir = training.make_run_dir(args["out"], name)
+    with FolderLock(run_dir, what=f"training into {run_dir}", name="train",
+                    hint="or resume another run folder"):
+        return _train(args, run_dir, dist, resume)
+
+
+def _train(args: dict[str, Any], run_dir: Path, dist: Any, resume: bool) -> dict[str, Any]:
+    """The training of :func:`run`, inside the run folder's lock."""
+    from clrnet import strategies, training
+    from clrnet.run_record import write_run_record
+
     write_run_record(run_dir, args, extra={"replicas": dist.num_replicas_in_sync})
     single, domains, val = _specs(args)
     hp = _hp(args, resume)

@@ -9,7 +9,8 @@ name is unique per call (process id and a random token) and keeps the final suff
 * writers that choose the format from the suffix (Keras wants ``.keras``, Matplotlib ``.png``)
   work unchanged through :func:`atomic_path`;
 * a crash leaves at most a hidden ``.<name>.<pid>.<token>.tmp<suffix>`` file, never a partial
-  file under the final name.
+  file under the final name: the data are flushed to disk (``fsync``) before the rename, and the
+  folder entry after it.
 
 Everything above ``data_prep`` (models, training, experiments, predict, benchmarks) imports its
 atomic writes from here.
@@ -42,6 +43,20 @@ def _temp_name(path: Path) -> Path:
     return path.with_name(f".{path.stem}.{os.getpid()}.{token}.tmp{path.suffix}")
 
 
+def _fsync(path: Path) -> None:
+    """Flush a file (or folder entry) to disk; best effort where the OS does not allow it."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path to write to; on success move it over ``path``.
@@ -64,7 +79,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = _temp_name(path)
     try:
         yield tmp
+        _fsync(tmp)
         os.replace(tmp, path)
+        _fsync(path.parent)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()

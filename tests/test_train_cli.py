@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import keras
@@ -164,6 +165,16 @@ def test_frame_model_trains_and_resumes_like_uninterrupted(capsys, tmp_path, fix
                             ["--model", "meso4", "--methods", "Deepfakes", "--image-size", 32,
                              "--batch-size", 4])
     assert json.loads((run / "args.json").read_text())["model"] == "meso4"
+    assert not (run / ".train.lock").exists()  # released when the run ended
+    # a second run on the same folder while one holds it is refused in one line
+    from data_prep.locking import FolderLock
+
+    with FolderLock(run, what="another training", name="train"):
+        code, _, err = _run(capsys, ["--resume", run, "--epochs", 4, "--quiet"])
+    assert code == 2
+    line = _one_error_line(err)
+    assert f"pid {os.getpid()}" in line and "another training" in line
+    assert json.loads((run / "metrics.json").read_text())["epochs_done"] == 3  # untouched
 
 
 @pytest.mark.slow

@@ -12,8 +12,8 @@
 * :func:`tsne_figure` (Fig. 4b): 2-D t-SNE (scikit-learn) of embeddings, natural faces yellow,
   manipulated violet, the centre c an orange cross (the paper's colours).
 
-Every function takes arrays (or a model and an image) and an output path, writes a PNG through
-``<name>.tmp.png`` + ``os.replace`` and returns the path. ``python -m twobranch.figures`` draws all
+Every function takes arrays (or a model and an image) and an output path, writes a PNG atomically
+(:func:`clrnet.plotting.save_figure`) and returns the path. ``python -m twobranch.figures`` draws all
 three from a run folder of ``python -m twobranch.train`` and TFRecords.
 """
 

@@ -124,10 +124,8 @@ def _truncate_history(path: Path, keep_epochs: int) -> None:
         return
     header, body = rows[0], rows[1:]
     kept = [r for r in body if r and int(float(r[0])) < keep_epochs]
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as fh:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
         csv.writer(fh).writerows([header, *kept])
-    os.replace(tmp, path)
 
 
 def _as_float(value: str | None) -> float:

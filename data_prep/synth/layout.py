@@ -31,6 +31,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from data_prep.fileio import atomic_path
 from data_prep.synth import manipulations as mp
 from data_prep.synth.animate import Clip, Identity, make_identity, render_clip
 from data_prep.synth.faces_source import FaceSource, SynthError, load_sources
@@ -59,18 +60,16 @@ def write_video(path: Path, frames: np.ndarray, fps: float = FPS) -> None:
     Raises:
         SynthError: if OpenCV cannot open a writer at that place.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.partial.mp4")
     h, w = frames.shape[1:3]
-    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-    if not writer.isOpened():
-        raise SynthError("cannot open an mp4v video writer", tmp)
-    try:
-        for f in frames:
-            writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
-    finally:
-        writer.release()
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+        if not writer.isOpened():
+            raise SynthError("cannot open an mp4v video writer", tmp)
+        try:
+            for f in frames:
+                writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+        finally:
+            writer.release()
 
 
 def degrade_c40(frames: np.ndarray, quality: int = 30) -> np.ndarray:
