@@ -30,8 +30,9 @@ def evaluate(model: keras.Model, data: Data, batch_size: int = 16, **hp: Any) ->
 
     Args:
         model: a trained model of this package.
-        data: a :class:`DataSpec` (evaluation pipeline with metadata), or a dataset yielding
-            ``(x, y, meta)`` or ``(x, y)`` batches (``y`` scalar labels, fake = 1).
+        data: a :class:`DataSpec` or several (their union; evaluation pipeline with
+            metadata), or a dataset yielding ``(x, y, meta)`` or ``(x, y)`` batches (``y``
+            scalar labels, fake = 1).
         batch_size: clips per batch.
         **hp: further :class:`HParams` for the pipeline (seed, pipeline_kwargs).
 
@@ -43,12 +44,15 @@ def evaluate(model: keras.Model, data: Data, batch_size: int = 16, **hp: Any) ->
         Tariq et al., WWW'21, Sec. 5.1.2 (clip-level evaluation).
     """
     h = resolve_hp(None, batch_size=batch_size, **hp)
-    if isinstance(data, DataSpec):
+    specs = isinstance(data, (list, tuple)) and data and all(isinstance(d, DataSpec)
+                                                             for d in data)
+    if isinstance(data, DataSpec) or specs:
         ds = make_dataset(data, h, model, training=False, return_meta=True)
     elif isinstance(data, tf.data.Dataset):
         ds = data
     else:
-        raise ConfigError(f"cannot evaluate on {type(data).__name__}; give a DataSpec or dataset")
+        raise ConfigError(f"cannot evaluate on {type(data).__name__}; give DataSpec(s) or a "
+                          "dataset")
     model = as_scorer(model)
     kind = output_kind(model)
     rows: list[dict[str, Any]] = []

@@ -143,6 +143,9 @@ class ModelSpec:
         video_units: clips (clip models) or frames (frame models) ``clrnet.predict`` samples per
             video by default (0: 16 clips or 32 frames).
         clip_stride: distance between a clip's frames at inference (1 = consecutive).
+        augment: whether the model's official training augments its training data (the
+            strategies' ``augment=None``); CLRNet's does, the CLRNet paper's baselines' only
+            rescale.
     """
 
     name: str
@@ -166,6 +169,7 @@ class ModelSpec:
     accepts: frozenset[str] = field(default_factory=frozenset)
     video_units: int = 0
     clip_stride: int = 1
+    augment: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in ("clip", "frame"):
@@ -185,7 +189,7 @@ class ModelSpec:
         return {k: getattr(self, k) for k in (
             "name", "family", "kind", "input_size", "clip_len", "output", "loss", "optimizer",
             "lr", "batch_size", "epochs", "epochs_transfer", "paper", "source", "notes",
-            "video_units", "clip_stride")}
+            "video_units", "clip_stride", "augment")}
 
 
 @dataclass(frozen=True)

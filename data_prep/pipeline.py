@@ -18,8 +18,8 @@ Order of operations (per epoch):
 5. parse, decode (only the frames kept), resize, augment (training only) in one parallel map;
 6. batch, then prefetch last.
 
-Deviation from the issue's literal order ("decode, augment, shuffle"): shuffling happens on the
-serialised records before decoding. The distribution is the same, but a buffer of 1024 decoded
+Shuffling happens on the serialised records before decoding, not after the decode and the
+augmentation. The distribution is the same, but a buffer of 1024 decoded
 5x240x240 float clips would hold 3.5 GB, whereas 1024 serialised clips hold ~100 MB.
 
 Reproducibility: the plan is a function of ``(seed, epoch)``; file order and shuffle seeds are
@@ -29,6 +29,15 @@ on TensorFlow's global seed. Evaluation order is deterministic and un-augmented.
 
 Records are read sequentially and filtered (TFRecord has no random access), so a stratified
 epoch reads every window of every selected file but decodes only the planned ones.
+
+Which records: one or several :class:`Selection` s (methods, datasets, splits, a split rule of
+:mod:`data_prep.splits` applied at read time, optionally K videos per class); the index is the
+union of their rows, each record once, so merged domains that share real videos count each
+video once and the real class is never split by domain.
+
+Masi et al. evaluation (``window_hop=1``): every window of ``frames`` consecutive stored frames
+of each record is one sample (hop 1 over the 110 frames stored one in seven per video: 101
+sequences per video), cut from the decoded record in the pipeline instead of being stored.
 
 References:
     TensorFlow guide "Better performance with the tf.data API" (interleave, parallel map,
@@ -40,6 +49,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from glob import glob
 from pathlib import Path
 
@@ -49,13 +59,15 @@ import tensorflow as tf
 
 from data_prep import records as _records
 from data_prep import sampling as _sampling
+from data_prep import splits as _splits
 from data_prep.augment import CLRNET_AUGMENT, AugmentConfig, augment_clip
 from data_prep.errors import DataPrepError
 from data_prep.records import FEATURE_SPEC, parse_clip
 from data_prep.sampling import class_weights, select_videos_per_domain, stratified_epoch
 
-__all__ = ["PipelineError", "get_dataset", "video_index", "filter_index", "resolve_files",
-           "plan_epoch", "stratified_epoch", "select_videos_per_domain", "class_weights"]
+__all__ = ["PipelineError", "Selection", "get_dataset", "video_index", "filter_index",
+           "select_index", "resolve_files", "plan_epoch", "stratified_epoch",
+           "select_videos_per_domain", "class_weights"]
 
 SAMPLINGS = ("all", "clrnet", "stratified")
 BALANCES = (None, "weights", "batches")
@@ -251,6 +263,134 @@ def filter_index(index: pd.DataFrame, *, methods: Sequence[str] | None = None,
     return index[keep]
 
 
+# -------------------------------------------------------------------------------- selections
+
+def _tuple(value: str | Sequence[str] | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    return (value,) if isinstance(value, str) else tuple(str(v) for v in value)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """One part of the data a pipeline reads: filters, a split rule, K videos per class.
+
+    Args:
+        methods: methods to keep (None = all).
+        splits: splits to keep, as the split rule assigns them (None = all the rule uses).
+        datasets: datasets to keep (None = all).
+        video_ids: video ids to keep (None = all).
+        split_rule: a rule of :mod:`data_prep.splits` (None = the stored splits).
+        k_videos: keep ``k_videos`` videos per class (``per_label``) or in all (transfer
+            learning), chosen once with ``k_seed``; None keeps every video.
+        per_label: with ``k_videos``: K real + K fake videos (True) or K videos (False).
+        name: the selection's name (messages; the K-video draw is seeded by
+            :attr:`tag`, which is this name when given).
+        k_seed: seed of the K-video draw (default: the protocol's split seed).
+        files: only records of these shard files (a selection of one source among several;
+            None = every file read).
+    """
+
+    methods: tuple[str, ...] | None = None
+    splits: tuple[str, ...] | None = None
+    datasets: tuple[str, ...] | None = None
+    video_ids: tuple[str, ...] | None = None
+    split_rule: str | None = None
+    k_videos: int | None = None
+    per_label: bool = True
+    name: str = ""
+    k_seed: int = _splits.SPLIT_SEED
+    files: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        for attr in ("methods", "splits", "datasets", "video_ids", "files"):
+            object.__setattr__(self, attr, _tuple(getattr(self, attr)))
+        _splits.check_rule(self.split_rule)
+
+    @property
+    def tag(self) -> str:
+        """A stable string naming the selection (its name, else its filters)."""
+        if self.name:
+            return self.name
+        return (f"datasets={list(self.datasets or [])}/methods={list(self.methods or [])}"
+                f"/rule={self.split_rule}")
+
+    def describe(self) -> str:
+        """Filters in words, for messages."""
+        return (f"split(s) {list(self.splits) if self.splits else 'any'}, methods "
+                f"{list(self.methods) if self.methods else 'any'}"
+                + (f", datasets {list(self.datasets)}" if self.datasets else "")
+                + (f", split rule {self.split_rule}" if self.split_rule else ""))
+
+
+def _union(values: list[tuple[str, ...] | None]) -> list[str] | None:
+    """The union of filter values (None as soon as one selection does not filter)."""
+    if any(v is None for v in values):
+        return None
+    return sorted({x for v in values for x in v})
+
+
+def file_filters(selections: Sequence[Selection]) -> dict[str, list[str] | None]:
+    """``methods``/``splits``/``datasets`` narrowing the shard files to read for ``selections``.
+
+    A split rule that re-assigns splits reads the files of every stored split.
+    """
+    reassign = any(_splits.reassigns(s.split_rule) for s in selections)
+    return {"methods": _union([s.methods for s in selections]),
+            "splits": None if reassign else _union([s.splits for s in selections]),
+            "datasets": _union([s.datasets for s in selections])}
+
+
+def select_index(index: pd.DataFrame, selections: Sequence[Selection]
+                 ) -> tuple[pd.DataFrame, list[dict]]:
+    """The union of the rows each selection picks from a clip index, each record once.
+
+    Per selection, in order: filter methods, datasets and video ids; apply its split rule
+    (:func:`data_prep.splits.assign_splits`); keep its splits; draw its K videos per class
+    (:func:`data_prep.sampling.select_videos`, real videos already drawn by an earlier
+    selection excluded while enough others remain). A record picked by several selections
+    (the FF++ reals of several FF++ domains) is kept once, with the first selection's split.
+
+    Args:
+        index: the full clip index (:func:`video_index`).
+        selections: one or more selections.
+
+    Returns:
+        ``(index rows sorted by gid, one dict per selection: name, videos, clips, reused)``.
+
+    Raises:
+        PipelineError: a selection that picks nothing, a bad split rule, or too few videos.
+    """
+    parts, report = [], []
+    taken: pd.DataFrame | None = None
+    for sel in selections:
+        rows = filter_index(index, methods=sel.methods, datasets=sel.datasets,
+                            video_ids=sel.video_ids)
+        if sel.files is not None:
+            rows = rows[rows["file"].isin(set(sel.files))]
+        try:
+            rows = _splits.assign_splits(rows, sel.split_rule)
+        except _splits.SplitError as exc:
+            raise PipelineError(f"{exc} ({sel.describe()})") from exc
+        rows = filter_index(rows, splits=sel.splits)
+        if rows.empty:
+            raise PipelineError(f"no clips for {sel.describe()}")
+        reused = 0
+        if sel.k_videos is not None:
+            try:
+                rows, reused = _sampling.select_videos(rows, sel.k_videos, sel.k_seed, sel.tag,
+                                                       sel.per_label, exclude=taken)
+            except ValueError as exc:
+                raise PipelineError(f"{exc} ({sel.describe()})") from exc
+            chosen = rows[_sampling.VIDEO_KEY].drop_duplicates()
+            taken = chosen if taken is None else pd.concat([taken, chosen])
+        report.append({"name": sel.tag, "videos": int(rows.groupby(_sampling.VIDEO_KEY).ngroups),
+                       "clips": len(rows), "reused_videos": reused})
+        parts.append(rows)
+    out = pd.concat(parts).drop_duplicates("gid").sort_values("gid")
+    return out, report
+
+
 # ---------------------------------------------------------------------------------- planning
 
 def plan_epoch(index: pd.DataFrame, *, training: bool, sampling: str = "all",
@@ -354,8 +494,10 @@ class _Reader:
                  frames: int | None, single_frames: bool, image_size: int | None,
                  augment: bool, augment_config: AugmentConfig, seed: int,
                  shuffle_buffer: int, deterministic: bool, plan_fn, balance: str | None,
-                 num_parallel_reads: int | None, jit: bool = True) -> None:
+                 num_parallel_reads: int | None, jit: bool = True,
+                 window_hop: int | None = None) -> None:
         self.training, self.frames, self.single = training, frames, single_frames
+        self.window_hop = window_hop
         self.image_size, self.augment, self.augment_config = image_size, augment, augment_config
         self.seed, self.shuffle_buffer, self.deterministic = seed, shuffle_buffer, deterministic
         self.plan_fn, self.balance = plan_fn, balance
@@ -432,19 +574,24 @@ class _Reader:
         clip_seed = tf.random.experimental.stateless_fold_in(
             tf.random.experimental.stateless_fold_in(
                 tf.stack([tf.constant(self.seed, tf.int64), tf.cast(epoch, tf.int64)]), gid), copy)
-        jpegs = _select_frames(ex["frames"], ex["num_frames"], self.frames, self.training,
-                               tf.random.experimental.stateless_fold_in(clip_seed, tf.constant(1, tf.int64)))
-        clip = _decode(jpegs, self.clip_len)
+        if self.window_hop is not None:  # the whole record; windows are cut in _windows
+            jpegs, length = ex["frames"], self.record_len
+        else:
+            jpegs = _select_frames(ex["frames"], ex["num_frames"], self.frames, self.training,
+                                   tf.random.experimental.stateless_fold_in(
+                                       clip_seed, tf.constant(1, tf.int64)))
+            length = self.clip_len
+        clip = _decode(jpegs, length)
         if self.image_size is not None:
             clip = tf.image.resize(clip, self.hw, method="bilinear") / 255.0
             clip = tf.clip_by_value(clip, 0.0, 1.0)
-        clip = tf.ensure_shape(clip, [self.clip_len, *self.hw, 3])
+        clip = tf.ensure_shape(clip, [length, *self.hw, 3])
         if self.augment and not self.single:
             # uint8 frames go straight into the warp (cheaper gathers), float32 comes out.
             clip = augment_clip(clip, tf.random.experimental.stateless_fold_in(
                 clip_seed, tf.constant(2, tf.int64)), self.augment_config, self.jit)
-        elif clip.dtype == tf.uint8 and not self.single:
-            clip = tf.image.convert_image_dtype(clip, tf.float32)
+        elif clip.dtype == tf.uint8 and not self.single and self.window_hop is None:
+            clip = tf.image.convert_image_dtype(clip, tf.float32)  # (windows convert later)
         meta = {"video_id": ex["video_id"], "method": ex["method"],
                 "clip_index": ex["clip_index"], "dataset": ex["dataset"]}
         label = tf.cast(ex["label"], tf.float32)
@@ -461,6 +608,8 @@ class _Reader:
             ds = self._records(epoch, counts, None)
         ds = ds.map(lambda g, c, s: self._load(epoch, g, c, s),
                     num_parallel_calls=tf.data.AUTOTUNE, deterministic=self.deterministic)
+        if self.window_hop is not None:
+            ds = ds.flat_map(self._windows)
         if self.single:
             ds = ds.map(self._split_frames).unbatch()
             if self.training and self.shuffle_buffer > 1:
@@ -468,6 +617,21 @@ class _Reader:
             ds = ds.map(self._augment_frame if self.augment else self._to_float,
                         num_parallel_calls=tf.data.AUTOTUNE, deterministic=self.deterministic)
         return ds
+
+    def _windows(self, clip, label, gid, seed, meta):
+        """Every window of ``frames`` consecutive frames of a decoded record (hop ``window_hop``)."""
+        f, hop = int(self.frames), int(self.window_hop)
+        n = tf.shape(clip, out_type=tf.int64)[0]
+        count = tf.maximum((n - f) // hop + 1, 0)
+        base = tf.cast(meta["clip_index"], tf.int64) * n
+
+        def one(start: tf.Tensor):
+            window = tf.ensure_shape(clip[start:start + f], [f, *self.hw, 3])
+            if window.dtype == tf.uint8:
+                window = tf.image.convert_image_dtype(window, tf.float32)
+            return window, label, gid, seed, {**meta, "clip_index": base + start}
+
+        return tf.data.Dataset.range(count).map(lambda i: one(i * hop))
 
     def _split_frames(self, clip, label, gid, seed, meta):
         t = self.clip_len
@@ -496,7 +660,9 @@ def get_dataset(files_or_manifest: str | os.PathLike | Sequence[str | os.PathLik
                 domain_balance: bool = False, domain_by: str = "method",
                 videos_per_domain: int | None = None, methods: Sequence[str] | None = None,
                 splits: Sequence[str] | None = None, datasets: Sequence[str] | None = None,
-                video_ids: Sequence[str] | None = None, seed: int = 0, epoch: int = 0,
+                video_ids: Sequence[str] | None = None, split_rule: str | None = None,
+                selections: Sequence[Selection] | None = None, window_hop: int | None = None,
+                seed: int = 0, epoch: int = 0,
                 repeat: bool = False, shuffle_buffer: int = 1024,
                 deterministic: bool | None = None, return_meta: bool = False,
                 real_oversample: int = 2, fake_undersample: int = 2,
@@ -525,14 +691,25 @@ def get_dataset(files_or_manifest: str | os.PathLike | Sequence[str | os.PathLik
         balance: ``"weights"`` yields ``(x, y, sample_weight)`` with balanced class weights;
             ``"batches"`` (training) alternates real and fake samples, the minority class
             oversampled, so every even-sized batch is exactly half real; None: no balancing.
-        domain_balance: merge learning, equal samples per domain within each class (training).
+        domain_balance: equal samples per domain within each class (training;
+            :func:`data_prep.sampling.balance_domains`, an option, not merge learning).
         domain_by: the domain column, ``"method"`` or ``"dataset"``.
-        videos_per_domain: transfer learning, keep exactly this many videos per domain (chosen
-            reproducibly from ``seed``; fixed across epochs).
+        videos_per_domain: keep exactly this many videos per ``domain_by`` value (chosen
+            reproducibly from ``seed``; fixed across epochs). Transfer learning's K real + K fake
+            videos per domain is :attr:`Selection.k_videos`.
         methods: keep these methods (``"original"`` = FF++ reals).
-        splits: keep these splits.
+        splits: keep these splits (as ``split_rule`` assigns them).
         datasets: keep these datasets.
         video_ids: keep these video ids.
+        split_rule: a rule of :mod:`data_prep.splits` applied to the records' metadata before
+            ``splits`` filters (None: the stored splits).
+        selections: read the union of these :class:`Selection` s instead of the single one
+            ``methods``/``splits``/``datasets``/``video_ids``/``split_rule`` describe (which
+            must then be None).
+        window_hop: evaluation only: every window of ``frames`` consecutive frames of each
+            record, starts ``0, window_hop, ...``, is one sample (Masi et al.'s hop-1 test
+            sequences); records shorter than ``frames`` give none. ``clip_index`` of a window
+            is ``record clip_index * num_frames + start``. None: one sample per record.
         seed: seed of every random choice.
         epoch: number of the (first) epoch produced.
         repeat: produce epochs ``epoch, epoch + 1, ...`` forever (each re-sampled); set
@@ -548,7 +725,9 @@ def get_dataset(files_or_manifest: str | os.PathLike | Sequence[str | os.PathLik
         num_parallel_reads: files read concurrently (default up to 8).
         jit_augment: XLA-compile the augmentation transform (about 2x faster on CPU).
         return_info: also return a dict with ``samples_per_epoch``, ``steps_per_epoch``,
-            ``class_counts``, ``class_weights``, ``num_videos``, ``files`` and ``index``.
+            ``class_counts``, ``class_weights``, ``num_videos``, ``files``, ``index``,
+            ``plan`` (the first epoch's plan) and ``selections`` (per selection: videos,
+            clips and real videos reused).
 
     Returns:
         A ``tf.data.Dataset`` of ``(x, y)``, ``(x, y, w)`` or ``(x, y, meta)``; ``x`` float32
@@ -568,26 +747,38 @@ def get_dataset(files_or_manifest: str | os.PathLike | Sequence[str | os.PathLik
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if frames == 1:
         single_frames, frames = True, None
+    if window_hop is not None:
+        if training or single_frames or frames is None or window_hop < 1:
+            raise ValueError("window_hop (>= 1) needs evaluation (training=False) and clips of "
+                             "frames= frames")
     augment = training if augment is None else augment
-    methods, splits, datasets, video_ids = (
-        [v] if isinstance(v, str) else (None if v is None else list(v))
-        for v in (methods, splits, datasets, video_ids))
     deterministic = True if deterministic is None else deterministic
+    if selections is None:
+        try:
+            selections = [Selection(methods, splits, datasets, video_ids, split_rule)]
+        except _splits.SplitError as exc:
+            raise PipelineError(str(exc)) from exc
+    elif any(v is not None for v in (methods, splits, datasets, video_ids, split_rule)):
+        raise ValueError("give either selections= or methods/splits/datasets/video_ids/"
+                         "split_rule, not both")
+    selections = list(selections)
+    if not selections:
+        raise ValueError("selections= is empty")
 
     source = files_or_manifest if isinstance(files_or_manifest, (str, os.PathLike)) else "file list"
-    files = resolve_files(files_or_manifest, methods=methods, splits=splits, datasets=datasets)
+    files = resolve_files(files_or_manifest, **file_filters(selections))
     full_index = video_index(files)
-    index = filter_index(full_index, methods=methods, splits=splits, datasets=datasets,
-                         video_ids=video_ids)
-    what = f"split(s) {splits or 'any'}, methods {methods or 'any'}"
-    if index.empty:
-        raise PipelineError(f"no clips for {what} in {len(files)} file(s)", source)
+    what = "; ".join(sel.describe() for sel in selections)
+    try:
+        index, selected = select_index(full_index, selections)
+    except PipelineError as exc:
+        raise PipelineError(f"{exc} in {len(files)} file(s)", source) from exc
     if videos_per_domain is not None:
         try:
             index = _sampling.select_videos_per_domain(index, videos_per_domain, seed, domain_by)
         except ValueError as exc:
             raise PipelineError(f"{exc} ({what})", source) from exc
-    _check_shapes(index, frames, image_size, source)
+    _check_shapes(index, frames, image_size, source, windows=window_hop is not None)
     if training and balance == "batches" and index["label"].nunique() < 2:
         raise PipelineError(f"balance='batches' needs real and fake clips; {what} has only "
                             f"label {int(index['label'].iloc[0])}", source)
@@ -624,7 +815,7 @@ def get_dataset(files_or_manifest: str | os.PathLike | Sequence[str | os.PathLik
                      augment_config=augment_config, seed=seed, shuffle_buffer=shuffle_buffer,
                      deterministic=deterministic, plan_fn=plan_fn, balance=balance,
                      num_parallel_reads=num_parallel_reads,
-                     jit=jit_augment)
+                     jit=jit_augment, window_hop=window_hop)
     ds = epochs.flat_map(reader.epoch)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder,
                   num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
@@ -638,7 +829,18 @@ def get_dataset(files_or_manifest: str | os.PathLike | Sequence[str | os.PathLik
         return x, y
 
     ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
-    samples = len(first_plan) * per_clip
+    if window_hop is not None:
+        per_record = _sampling.window_count(first_plan["num_frames"].to_numpy(), frames,
+                                            window_hop)
+        samples = int(np.sum(per_record))
+        if samples == 0:
+            raise PipelineError(f"no record of {what} holds {frames} frames", source)
+        class_counts = {int(k): int(per_record[(first_plan["label"] == k).to_numpy()].sum())
+                        for k in sorted(first_plan["label"].unique())}
+    else:
+        samples = len(first_plan) * per_clip
+        class_counts = {int(k): int(v) * per_clip
+                        for k, v in first_plan["label"].value_counts().sort_index().items()}
     steps = samples // batch_size if drop_remainder else -(-samples // batch_size)
     if not repeat:
         ds = ds.apply(tf.data.experimental.assert_cardinality(steps))
@@ -648,21 +850,23 @@ def get_dataset(files_or_manifest: str | os.PathLike | Sequence[str | os.PathLik
     if not return_info:
         return ds
     info = {
-        "samples_per_epoch": samples, "steps_per_epoch": steps,
-        "class_counts": {int(k): int(v) * per_clip
-                         for k, v in first_plan["label"].value_counts().sort_index().items()},
+        "samples_per_epoch": samples, "steps_per_epoch": steps, "class_counts": class_counts,
         "class_weights": weights, "num_videos": int(index.groupby(_sampling.VIDEO_KEY).ngroups),
-        "files": files, "index": index,
+        "files": files, "index": index, "plan": first_plan, "selections": selected,
     }
     return ds, info
 
 
-def _check_shapes(index: pd.DataFrame, frames: int | None, image_size: int | None, source) -> None:
+def _check_shapes(index: pd.DataFrame, frames: int | None, image_size: int | None, source,
+                  windows: bool = False) -> None:
     """Clip lengths and frame sizes must let samples batch together."""
     lengths = sorted(index["num_frames"].unique())
     if frames is None and len(lengths) > 1:
         raise PipelineError(f"records have different clip lengths {lengths}; pass frames=", source)
-    if frames is not None and frames > lengths[0]:
+    if windows and frames is not None and frames > lengths[-1]:
+        raise PipelineError(f"frames={frames} but no clip has more than {lengths[-1]} frames",
+                            source)
+    if not windows and frames is not None and frames > lengths[0]:
         short = index[index["num_frames"] == lengths[0]]["file"].iloc[0]
         raise PipelineError(f"frames={frames} but some clips have only {lengths[0]} frames", short)
     sizes = index[["height", "width"]].drop_duplicates()

@@ -14,11 +14,17 @@ Policies and their sources:
   a stratified epoch is one random window from every training video; with several
   manipulations, real videos are oversampled x2 and each manipulation is undersampled x2:
   :func:`stratified_epoch`.
-* Merge learning (CLRNet Sec. 6.2.3, "merge learning requires an equal number of samples from
-  each dataset"): :func:`balance_domains` (within each class, every domain contributes as
-  many samples as the smallest one).
+* Merge learning (CLRNet Sec. 4.2.2 and 5.2.2: the union of the domains' training data,
+  "750 + 750 = 1500 videos") needs no policy of its own: the union of the domains' index rows,
+  each video once, with the class balance of :func:`balance_classes`. :func:`balance_domains`
+  (within each class, every domain contributes as many samples as the smallest one) is an
+  option, not the protocol: with ``domain_by="method"`` it counts FF++'s ``original`` and DFD's
+  ``original_actors`` as two real domains and cuts the larger to the smaller.
 * Transfer learning (CLRNet Sec. 5.2.3: "a small subset of 10 videos from target domain's
-  dataset"): :func:`select_videos_per_domain`.
+  dataset"): :func:`select_videos` (K real + K fake videos of one domain) and
+  :func:`select_videos_per_domain` (K videos per method).
+* Masi et al. evaluation windows: :func:`window_count` (every window of F consecutive stored
+  frames, hop 1, as ``data_prep.pipeline.get_dataset(window_hop=1)`` forms them).
 
 Randomness is drawn from ``numpy.random.default_rng([seed, epoch, tag])`` so the same seed and
 epoch always give the same plan. Interpretation choices the papers leave open are documented on
@@ -190,14 +196,92 @@ def select_videos_per_domain(index: pd.DataFrame, k: int = 10, seed: int = 0,
     return index.merge(chosen, on=VIDEO_KEY, how="inner").sort_values("gid").reset_index(drop=True)
 
 
+def select_videos(index: pd.DataFrame, k: int, seed: int, tag: str, per_label: bool = True,
+                  exclude: pd.DataFrame | None = None) -> tuple[pd.DataFrame, int]:
+    """K videos of one domain (transfer learning), chosen reproducibly.
+
+    The domain's videos (per class when ``per_label``) are sorted by key and permuted with a
+    generator seeded by ``seed`` and a CRC32 of ``tag``; the first ``k`` not in ``exclude``
+    are taken. ``exclude`` keeps domains that share a real pool (FF++'s ``original`` videos
+    serve DF, FS, F2F and NT) from drawing the same real videos: when fewer than ``k`` unused
+    videos remain, already used ones (in the same seeded order) fill up to ``k``, and the
+    second return value counts them.
+
+    Args:
+        index: the clip index of the domain (its training split).
+        k: videos per class (``per_label``) or per domain.
+        seed: selection seed.
+        tag: the domain's name in the seed (any stable string).
+        per_label: ``k`` real + ``k`` fake videos (True) or ``k`` videos in all (False).
+        exclude: ``VIDEO_KEY`` rows of videos other domains already took.
+
+    Returns:
+        ``(rows of the chosen videos (all their clips), videos reused from exclude)``.
+
+    Raises:
+        ValueError: a class (or the domain) with fewer than ``k`` videos.
+
+    References:
+        Tariq et al., WWW'21, Sec. 5.2.3 and Table 2 (10 transfer videos per domain);
+        ``shahroztariq/CLRNet`` ``src/CLRNET_transfer_FS-DF-F2F-NT-DFD_train.ipynb`` (the
+        transfer folders: 10 real + 10 fake videos of every domain).
+    """
+    if k < 1:
+        raise ValueError(f"k_videos must be >= 1, got {k}")
+    videos = index[[*VIDEO_KEY, "label"]].drop_duplicates(VIDEO_KEY).sort_values(VIDEO_KEY)
+    taken = set() if exclude is None else set(map(tuple, exclude[VIDEO_KEY].to_numpy()))
+    groups = ([g for _, g in videos.groupby("label", sort=True)] if per_label else [videos])
+    keep, reused = [], 0
+    for g in groups:
+        what = f"class {'fake' if g['label'].iloc[0] == 1 else 'real'} of " if per_label else ""
+        if len(g) < k:
+            raise ValueError(f"{what}domain {tag} has {len(g)} videos, fewer than k_videos={k}")
+        crc = zlib.crc32(f"{tag}/{int(g['label'].iloc[0]) if per_label else 'all'}".encode())
+        order = g.iloc[_rng(seed, 0, _TAG_TRANSFER, crc).permutation(len(g))]
+        fresh = [tuple(r) not in taken for r in order[VIDEO_KEY].to_numpy()]
+        first = order[fresh][:k]
+        if len(first) < k:
+            extra = order[[not f for f in fresh]][:k - len(first)]
+            reused += len(extra)
+            first = pd.concat([first, extra])
+        keep.append(first[VIDEO_KEY])
+    chosen = pd.concat(keep)
+    rows = index.merge(chosen, on=VIDEO_KEY, how="inner")
+    return rows.sort_values("gid").reset_index(drop=True), reused
+
+
+def window_count(num_frames: int | np.ndarray, frames: int, hop: int = 1) -> int | np.ndarray:
+    """Windows of ``frames`` consecutive stored frames, starts ``0, hop, 2 hop, ...``.
+
+    Masi et al. (ECCV'20, Sec. 4 and 4.1) test on 110 frames per video taken one in seven and
+    build 10-frame sequences from them; with hop 1 that is ``110 - 10 + 1 = 101`` windows per
+    video, 70.7K for FF++'s 700 test videos (Table 2's "~70K samples").
+
+    Args:
+        num_frames: frames of a record (scalar or array).
+        frames: window length.
+        hop: start-to-start distance.
+
+    Returns:
+        ``max(0, (num_frames - frames) // hop + 1)`` (same shape as ``num_frames``).
+    """
+    if frames < 1 or hop < 1:
+        raise ValueError(f"frames and hop must be >= 1, got {frames}, {hop}")
+    n = (np.asarray(num_frames) - frames) // hop + 1
+    out = np.maximum(n, 0)
+    return int(out) if np.ndim(out) == 0 else out
+
+
 def balance_domains(plan: pd.DataFrame, seed: int, epoch: int,
                     domain_by: str = "method") -> pd.DataFrame:
-    """Merge learning: within each class, every domain contributes the same number of samples.
+    """Optional: within each class, every domain contributes the same number of samples.
 
     Each (label, domain) group is randomly undersampled (without replacement, redrawn every
-    epoch) to the size of the smallest domain of that label. Real videos of FF++ all have
-    method ``"original"``, so with ``domain_by="method"`` the real class is one domain and is
-    left as is; with ``domain_by="dataset"`` each dataset's reals and fakes are balanced
+    epoch) to the size of the smallest domain of that label. Merge learning does not use it
+    (the paper's merge is the plain union, see the module docstring): FF++'s reals all have
+    method ``"original"`` but DFD's have ``"original_actors"``, so with ``domain_by="method"``
+    the real class of an FF++ + DFD merge is two domains and the 720 FF++ reals are cut to the
+    DFD reals' count. With ``domain_by="dataset"`` each dataset's reals and fakes are balanced
     separately. Class balance is a separate step (``balance`` in ``get_dataset``).
 
     Args:
@@ -210,7 +294,8 @@ def balance_domains(plan: pd.DataFrame, seed: int, epoch: int,
         The balanced plan.
 
     References:
-        Tariq et al., WWW'21, Sec. 6.2.3 (equal number of samples from each dataset).
+        Tariq et al., WWW'21, Sec. 6.2.3 (a discussion: "merge learning requires an equal
+        number of samples from each dataset").
     """
     rng = _rng(seed, epoch, _TAG_DOMAINS)
     parts = []

@@ -227,3 +227,30 @@ def test_folder_csv(tmp_path: Path):
     csv_path.write_text("path,label\nv/missing.mp4,1\n")
     with pytest.raises(DatasetLayoutError, match="missing.mp4"):
         get_adapter("folder").list_videos(csv_path)
+
+
+def _frame(entries):
+    import pandas as pd
+
+    return pd.DataFrame([{"dataset": e.dataset, "method": e.method, "video_id": e.video_id,
+                          "label": e.label, "split": e.split} for e in entries])
+
+
+def test_adapter_entries_carry_what_the_split_rules_read(ffpp_root: Path, dfdcp_root: Path):
+    """The rules of data_prep.splits work on the adapters' ids (the records copy them)."""
+    from data_prep.splits import video_splits
+
+    ffpp = _frame(get_adapter("ffpp").list_videos(ffpp_root, methods=["original", "df"]))
+    tariq = dict(zip(ffpp["video_id"] + "/" + ffpp["method"], video_splits(ffpp, "tariq_ffpp"),
+                     strict=True))
+    # the official JSON puts 010/011 in val; the CLRNet paper's rule puts them in train
+    assert ffpp.set_index("video_id").loc["011", "split"] == "val"
+    assert tariq["011/original"] == tariq["054_071/Deepfakes"] == "train"
+    assert tariq["953/original"] == tariq["974_953/Deepfakes"] == "test"
+    dfd = _frame(get_adapter("ffpp").list_videos(ffpp_root, methods=["dfd", "actors"]))
+    dfd_split = video_splits(dfd, "tariq_dfd")
+    # 2 DFD fakes and 4 actors' reals: 2 per class used, all train at this size (250:25:25)
+    assert sorted(dfd_split.tolist()) == ["", "", "train", "train", "train", "train"]
+    dfdc = _frame(get_adapter("dfdc_preview").list_videos(dfdcp_root))
+    assert sorted(video_splits(dfdc, "tariq_dfdc").tolist()) == ["test", "test", "train",
+                                                                 "train"]

@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from data_prep.errors import DataPrepError
-from data_prep.pipeline import PipelineError, get_dataset, video_index
+from data_prep.pipeline import PipelineError, Selection, get_dataset, video_index
 from data_prep.records import ClipMeta, encode_clip, shard_name
 
 T, S, CLIPS = 5, 32, 3
@@ -196,6 +196,55 @@ def test_domain_balance_equalises_methods(root):
                                    return_meta=True))
     methods = Counter(m.decode() for b in batches for m in b[2]["method"])
     assert methods == {"Deepfakes": 3, "FaceSwap": 3}
+
+
+def test_selections_union_counts_shared_reals_once(root):
+    df = Selection(methods=("original", "Deepfakes"), splits=("train",))
+    fs = Selection(methods=("original", "FaceSwap"), splits=("train",))
+    ds, info = get_dataset(root, 6, True, selections=[df, fs], return_meta=True,
+                           return_info=True)
+    per = _videos(_collect(ds))
+    # 4 reals (shared by both domains, read once) + 4 + 4 fakes, every clip of each once
+    assert info["num_videos"] == 12 and len(per) == 12 and set(per.values()) == {CLIPS}
+    assert info["class_counts"] == {0: 4 * CLIPS, 1: 8 * CLIPS}
+    assert [s["videos"] for s in info["selections"]] == [8, 8]
+    # K real + K fake per selection: the two domains draw different real videos
+    k = [Selection(methods=m, splits=("train",), k_videos=2, name=n)
+         for n, m in (("DF", ("original", "Deepfakes")), ("FS", ("original", "FaceSwap")))]
+    _, info = get_dataset(root, 6, True, selections=k, return_info=True)
+    videos = info["index"].drop_duplicates(["method", "video_id"])
+    assert videos.groupby("method").size().to_dict() == {"original": 4, "Deepfakes": 2,
+                                                         "FaceSwap": 2}
+    assert [s["reused_videos"] for s in info["selections"]] == [0, 0]
+    # a selection restricted to its own source's files (specs of several sources read together)
+    shard = str(next((root / "ffpp" / "FaceSwap" / "train").glob("*.tfrecord")))
+    _, info = get_dataset(root, 6, True, return_info=True,
+                          selections=[df, Selection(splits=("train",), files=(shard,))])
+    assert info["index"].groupby("method")["video_id"].nunique().to_dict() == {
+        "original": 4, "Deepfakes": 4, "FaceSwap": 4}
+    with pytest.raises(ValueError, match="not both"):
+        get_dataset(root, 6, True, selections=[df], methods=["original"])
+    with pytest.raises(PipelineError, match="fewer than k_videos=5"):
+        get_dataset(root, 6, True, selections=[Selection(splits=("train",), k_videos=5)])
+
+
+def test_window_hop_gives_every_window_of_a_record(markers):
+    ds, info = get_dataset([markers], 3, False, frames=4, window_hop=1, return_meta=True,
+                           return_info=True)
+    batches = _collect(ds)
+    starts = [int(round(x[0, 0, 0, 0] * 255 - 10)) // 20 for b in batches for x in b[0]]
+    assert starts == list(range(7)) and info["samples_per_epoch"] == 7  # 10 - 4 + 1
+    for b in batches:  # consecutive stored frames in every window
+        np.testing.assert_allclose(np.diff(np.round(b[0][:, :, 0, 0, 0] * 255), axis=1), 20,
+                                   atol=2)
+    assert [int(c) for b in batches for c in b[2]["clip_index"]] == list(range(7))
+    assert int(ds.cardinality()) == 3
+    hop3 = _collect(get_dataset([markers], 8, False, frames=4, window_hop=3))
+    assert len(hop3[0][0]) == 3  # starts 0, 3, 6
+    with pytest.raises(ValueError, match="window_hop"):
+        get_dataset([markers], 2, True, frames=4, window_hop=1)
+    with pytest.raises(PipelineError, match="no clip has more than 10 frames"):
+        get_dataset([markers], 2, False, frames=11, window_hop=1)
 
 
 def test_single_frames_and_resize(root):

@@ -120,6 +120,12 @@ def test_balance_domains_equal_per_domain_within_class():
     fake = plan[plan["label"] == 1].groupby("method").size()
     assert fake.to_dict() == {"Deepfakes": 6, "FaceSwap": 6}
     assert (plan["label"] == 0).sum() == 15  # the real class is one domain: untouched
+    # ... but FF++ and DFD reals are two methods: the option cuts 5 youtube reals to DFD's 2
+    mixed = pd.concat([index, make_index({"original_actors": 2}, clips=3).assign(
+        gid=lambda d: d["gid"] + len(index), label=0)])
+    cut = sampling.balance_domains(sampling.all_plan(mixed), seed=0, epoch=0)
+    assert cut[cut["label"] == 0].groupby("method").size().to_dict() == {
+        "original": 6, "original_actors": 6}
     other = sampling.balance_domains(sampling.all_plan(index), seed=0, epoch=1)
     assert plan["gid"].tolist() != other["gid"].tolist()
 
@@ -137,3 +143,49 @@ def test_class_weights_match_sklearn_balanced():
     expected = compute_class_weight("balanced", classes=np.array([0, 1]), y=labels)
     weights = sampling.class_weights(labels)
     assert weights[0] == pytest.approx(expected[0]) and weights[1] == pytest.approx(expected[1])
+
+
+def test_select_videos_k_real_and_k_fake_of_one_domain():
+    index = make_index({"original": 12, "FaceSwap": 15})
+    rows, reused = sampling.select_videos(index, k=4, seed=0, tag="FS")
+    videos = rows.drop_duplicates(sampling.VIDEO_KEY)
+    assert videos.groupby("label").size().to_dict() == {0: 4, 1: 4} and reused == 0
+    assert (rows.groupby(sampling.VIDEO_KEY).size() == 6).all()  # every clip of a chosen video
+    again, _ = sampling.select_videos(index, k=4, seed=0, tag="FS")
+    assert rows["gid"].tolist() == again["gid"].tolist()
+    other, _ = sampling.select_videos(index, k=4, seed=0, tag="DF")
+    assert set(other["video_id"]) != set(rows["video_id"])  # the tag seeds the draw
+    total, _ = sampling.select_videos(index, k=4, seed=0, tag="FS", per_label=False)
+    assert total["video_id"].nunique() == 4
+    with pytest.raises(ValueError, match="class real of domain FS has 12 videos"):
+        sampling.select_videos(index, k=13, seed=0, tag="FS")
+
+
+def test_select_videos_domains_sharing_reals_draw_different_ones():
+    reals = make_index({"original": 9})
+    taken = None
+    chosen = []
+    for tag, method in (("DF", "Deepfakes"), ("FS", "FaceSwap"), ("NT", "NeuralTextures")):
+        fakes = make_index({method: 5})
+        fakes["gid"] += 1000 * len(chosen) + 100
+        rows, reused = sampling.select_videos(pd.concat([reals, fakes]), k=3, seed=0, tag=tag,
+                                              exclude=taken)
+        real_ids = set(rows.loc[rows["label"] == 0, "video_id"])
+        assert len(real_ids) == 3 and reused == 0
+        chosen.append(real_ids)
+        picked = rows[sampling.VIDEO_KEY].drop_duplicates()
+        taken = picked if taken is None else pd.concat([taken, picked])
+    assert set.union(*chosen) == set(reals["video_id"])  # 3 domains x 3 = all 9, disjoint
+    # a fourth domain finds no unused real video: it reuses 3 (and says so)
+    rows, reused = sampling.select_videos(pd.concat([reals, make_index({"Face2Face": 5})]),
+                                          k=3, seed=0, tag="F2F", exclude=taken)
+    assert reused == 3 and rows.loc[rows["label"] == 0, "video_id"].nunique() == 3
+
+
+def test_window_count_masi_hop_one():
+    assert sampling.window_count(110, 10) == 101  # Masi: 110 frames one in seven, F = 10
+    assert sampling.window_count(9, 10) == 0
+    np.testing.assert_array_equal(sampling.window_count(np.array([10, 12, 15]), 5, hop=5),
+                                  [2, 2, 3])
+    with pytest.raises(ValueError, match=">= 1"):
+        sampling.window_count(10, 0)

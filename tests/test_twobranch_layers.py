@@ -67,13 +67,37 @@ def test_laplacian_matches_definition_per_scale():
 
 
 def test_output_shapes_and_gradients_reach_only_projection():
+    import tensorflow as tf
+
     layer = DeepLoG(filters=7, scales=(2, 4, 8))
-    x = keras.ops.convert_to_tensor(np.random.default_rng(2).random((3, 16, 24, 4)).astype("float32"))
+    x = tf.constant(np.random.default_rng(2).random((3, 16, 24, 4)).astype("float32"))
     y = layer(x)
     assert tuple(y.shape) == (3, 16, 24, 7)
     assert layer.compute_output_shape((None, 16, 24, 4)) == (None, 16, 24, 7)
     same = DeepLoG()
     assert tuple(same(x).shape) == (3, 16, 24, 4)
+    # the only variable the forward pass touches is the 1x1 projection (the Gaussians are
+    # constants), and it receives a non-zero gradient
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        loss = tf.reduce_sum(tf.square(layer(x)))
+    kernel = layer.trainable_weights[0]
+    watched = tape.watched_variables()
+    assert len(watched) == 1 and watched[0] is kernel.value
+    assert kernel.path.endswith("w1x1/kernel")
+    (g_w,) = tape.gradient(loss, layer.trainable_weights)
+    assert g_w is not None and g_w.shape == (1, 1, 12, 7) and float(tf.reduce_max(tf.abs(g_w))) > 0
+    # the fixed band-pass part passes gradients on to the input (it is not a dead end) ...
+    g_x = tape.gradient(loss, x)
+    assert float(tf.reduce_max(tf.abs(g_x))) > 0
+    # ... and, being linear and fixed, gives the same input gradient for a constant-shifted input
+    # (a constant map has zero Laplacian response, so the loss ignores the shift)
+    with tf.GradientTape() as tape2:
+        shifted = x + 0.5
+        tape2.watch(shifted)
+        loss2 = tf.reduce_sum(tf.square(layer(shifted)))
+    np.testing.assert_allclose(float(loss2), float(loss), rtol=1e-4)
+    np.testing.assert_allclose(tape2.gradient(loss2, shifted).numpy(), g_x.numpy(), atol=1e-4)
 
 
 def test_keras_round_trip(tmp_path):

@@ -81,3 +81,64 @@ def test_paper_radii():
     assert default_radii(1024) == (2.5, 97.5)
     rm, rp = default_radii(64)
     assert rm < 0.042 and rp < 1.638
+
+
+# ----------------------------------------------------------------------------- the lr schedule
+def _schedule_model(lr: float = 1e-3) -> keras.Model:
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=lr), loss="mse")
+    return model
+
+
+def test_schedule_ends_when_the_third_reductions_patience_is_used_up():
+    """Masi et al. Sec. 4: x0.1 three times on 50-epoch plateaus; the run then ends."""
+    from twobranch.optim import LimitedReduceLROnPlateau
+
+    model = _schedule_model()
+    cb = LimitedReduceLROnPlateau(max_reductions=3, stop_after_last=True, monitor="val_loss",
+                                  patience=2, min_lr=0.0, verbose=0)
+    cb.set_model(model)
+    cb.on_train_begin()
+    losses = [1.0, 0.9] + [0.9] * 20  # improves once, then a plateau
+    lrs, stopped_at = [], None
+    for epoch, loss in enumerate(losses):
+        cb.on_epoch_end(epoch, {"val_loss": loss})
+        lrs.append(float(model.optimizer.learning_rate))
+        if model.stop_training:
+            stopped_at = epoch
+            break
+    # reductions after epochs 3, 5, 7 (patience 2 each), then 2 more epochs without improvement
+    assert cb.reductions == 3 and stopped_at == cb.stopped_epoch == 9
+    np.testing.assert_allclose(lrs[:4], [1e-3, 1e-3, 1e-3, 1e-4], rtol=1e-5)
+    assert lrs[-1] == pytest.approx(1e-6, rel=1e-4)
+    # an improvement after the last reduction restarts the count
+    model = _schedule_model()
+    cb = LimitedReduceLROnPlateau(max_reductions=1, stop_after_last=True, monitor="val_loss",
+                                  patience=2, verbose=0)
+    cb.set_model(model)
+    cb.on_train_begin()
+    for epoch, loss in enumerate([1.0, 1.0, 1.0, 1.0, 0.5, 0.5, 0.5]):
+        cb.on_epoch_end(epoch, {"val_loss": loss})
+        if model.stop_training:
+            break
+    assert cb.reductions == 1 and cb.stopped_epoch == 6
+    # without the option the schedule never ends a run
+    model = _schedule_model()
+    cb = LimitedReduceLROnPlateau(max_reductions=3, monitor="val_loss", patience=1, verbose=0)
+    cb.set_model(model)
+    cb.on_train_begin()
+    for epoch in range(30):
+        cb.on_epoch_end(epoch, {"val_loss": 1.0})
+    assert cb.reductions == 3 and not model.stop_training and cb.stopped_epoch is None
+
+
+def test_schedule_stops_a_keras_fit():
+    from twobranch.optim import LimitedReduceLROnPlateau
+
+    model = _schedule_model(lr=1e-9)  # nothing learns: a plateau from the first epoch
+    x = np.zeros((8, 1), "float32")
+    cb = LimitedReduceLROnPlateau(max_reductions=2, stop_after_last=True, monitor="loss",
+                                  patience=1, min_lr=0.0, verbose=0)
+    history = model.fit(x, x + 1.0, epochs=50, verbose=0, callbacks=[cb])
+    # epoch 0 sets the best value; reductions after epochs 1 and 2; stop after epoch 3
+    assert cb.reductions == 2 and len(history.history["loss"]) == 4

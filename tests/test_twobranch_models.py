@@ -74,7 +74,7 @@ def test_frame_variant_and_heads():
     assert single.count_params() < frame.count_params()
     with pytest.raises(ModelError, match="does not accept"):
         build_model("two_branch", growth=3)
-    with pytest.raises(KeyError, match="unknown model"):
+    with pytest.raises(ModelError, match="unknown model 'three_branch'"):  # the registry's error
         build_model("three_branch")
 
 
@@ -164,6 +164,67 @@ def test_load_local_densenet_weights(tmp_path):
         load_densenet_weights(tiny, w3)
     with pytest.raises(DenseNetWeightsError, match="not found"):
         load_densenet_weights(tiny, tmp_path / "missing.h5")
+
+
+def _keras_cached_densenet121(folder) -> tuple[keras.Model, object]:
+    """A DenseNet-121 (random weights, 32 px) saved exactly as Keras caches its ImageNet file:
+    a legacy weights-only HDF5 (``layer_names`` attribute, one group per layer)."""
+    import h5py
+    from keras.src.legacy.saving import legacy_h5_format
+
+    from twobranch.models import IMAGENET_FILES
+
+    keras.utils.set_random_seed(7)
+    ref = keras.applications.DenseNet121(weights=None, include_top=False, input_shape=(32, 32, 3))
+    path = folder / "models" / IMAGENET_FILES[(6, 12, 24, 16)][0]
+    path.parent.mkdir(parents=True)
+    with h5py.File(path, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, ref)
+    return ref, path
+
+
+def test_imagenet_initialisation_from_the_keras_cache(tmp_path, monkeypatch):
+    from twobranch import models
+
+    ref, path = _keras_cached_densenet121(tmp_path)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+
+    def no_download(*args):
+        raise AssertionError("the cached file must be used, nothing downloaded")
+
+    monkeypatch.setattr(models, "_download_imagenet", no_download)
+    assert models.imagenet_weights_file() == path
+    model = build_model("two_branch_frame", input_size=32, densenet_weights="imagenet")
+    # every DenseNet layer of the RGB branch and the backbone ...
+    for name in ("conv1_conv", "conv1_bn", "conv2_block6_2_conv", "pool3_conv",
+                 "conv5_block16_1_bn", "bn"):
+        for got, want in zip(model.get_layer(name).get_weights(), ref.get_layer(name).get_weights(),
+                             strict=True):
+            np.testing.assert_array_equal(got, want)
+    # ... and the same ImageNet filters in the LoG branch's stem and dense block 1
+    for name in ("conv1_conv", "conv2_block3_1_conv", "pool2_conv"):
+        np.testing.assert_array_equal(model.get_layer(f"log_{name}").get_weights()[0],
+                                      ref.get_layer(name).get_weights()[0])
+
+
+def test_imagenet_without_cache_or_network_fails_with_one_line(tmp_path, monkeypatch):
+    from twobranch import models
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setattr(models, "keras_cache_dirs", lambda: [tmp_path / "models"])
+
+    def offline(name, url, md5):
+        assert name.startswith("densenet121") and url.endswith(name) and len(md5) == 32
+        raise OSError("URL fetch failure: no network")
+
+    monkeypatch.setattr(models, "_download_imagenet", offline)
+    with pytest.raises(DenseNetWeightsError) as e:
+        build_model("two_branch_frame", input_size=32, densenet_weights="imagenet")
+    text = str(e.value)
+    assert "\n" not in text and "--densenet-weights FILE" in text and "connected machine" in text
+    assert "no network" in text
+    with pytest.raises(DenseNetWeightsError, match="no ImageNet weights exist"):
+        models.imagenet_weights_file((1, 1, 1, 1))
 
 
 def test_full_size_summary_matches_paper():

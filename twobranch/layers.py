@@ -8,8 +8,7 @@ with a fixed (non-trainable, non-variable) depthwise Gaussian ``G_s``, bilinear 
 and bilinear up-sampling back to the input size; the ``S`` differences are concatenated on channels
 (K -> S*K planes) and mapped back to ``filters`` planes by a learnable 1x1 convolution ``w1x1``.
 
-No official code exists (see ``shared/reference/models.md`` Sec. 2). Choices the paper leaves open,
-all constructor arguments:
+Masi et al. published no code. Choices the paper leaves open, all constructor arguments:
 
 * ``scales=(2, 4, 8)``, ``kernel_size=3`` and ``sigma = s`` follow the same group's later PyTorch
   ``LaPlacianMs`` (read for facts only). S = 3 is the paper's.

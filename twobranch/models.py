@@ -32,13 +32,25 @@ Layout (defaults = the paper's full network, input 10 x 224 x 224 x 3 RGB in [0,
 Scoring: :func:`make_scorer` appends :class:`twobranch.layers.DistanceToCenter` so a saved model holds
 c, r- and r+ and outputs (B, 1) P(fake) (:func:`scorer_from_compiled` does it from a checkpoint's
 compiled loss); :func:`clrnet.scoring.fake_probability` scores any of these models.
-Pre-trained DenseNet weights load from a local file with :func:`load_densenet_weights` (both branches
-start from the same ImageNet filters, as in the paper); nothing is downloaded.
+
+ImageNet initialisation (``densenet_weights``; the paper: "We initialize all the layers from
+pre-trained weights from ImageNet except those of the LSTM", Sec. 3.1, and computes the centre c
+with that network, Sec. 3.3): ``densenet_weights="imagenet"`` takes the ``keras.applications``
+DenseNet ImageNet weights of the model's block layout (DenseNet-121 for the defaults;
+:func:`imagenet_weights_file`): the file in the Keras cache (``$KERAS_HOME/models`` or
+``~/.keras/models``, where Keras stores it on its first download) if present, else Keras'
+download; without network and without the cached file it fails with one line saying what to do
+(``--densenet-weights FILE``, or one run on a connected machine). ``densenet_weights="<file>"``
+reads a local Keras DenseNet weights file. :func:`load_densenet_weights` copies the weights into
+the RGB branch and the backbone, and the same ImageNet filters into the LoG branch's stem and
+dense block 1; the Deep-LoG 1x1 projection, the fusion convolution and the BiLSTM have no ImageNet
+counterpart and keep their random initialisation. The default (None) downloads nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from collections.abc import Iterable
@@ -77,8 +89,21 @@ DEFAULTS: dict = {
     "fusion_groups": 2,
     "branches": "two",
     "head": "isolation",
-    "densenet_weights": None,
+    "densenet_weights": None,  # None, "imagenet" or a local weights file
 }
+
+#: ``keras.applications`` DenseNet ImageNet files without top, by block layout:
+#: (file name in the Keras cache, download address, Keras' MD5 of the file).
+_KERAS_WEIGHTS = "https://storage.googleapis.com/tensorflow/keras-applications/densenet/"
+IMAGENET_FILES: dict[tuple[int, ...], tuple[str, str, str]] = {
+    blocks: (name, _KERAS_WEIGHTS + name, md5) for blocks, name, md5 in (
+        ((6, 12, 24, 16), "densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5",
+         "30ee3e1110167f948a6b9946edeeb738"),
+        ((6, 12, 32, 32), "densenet169_weights_tf_dim_ordering_tf_kernels_notop.h5",
+         "b8c4d4c20dd625c148057b9ff1c1176b"),
+        ((6, 12, 48, 32), "densenet201_weights_tf_dim_ordering_tf_kernels_notop.h5",
+         "c13680b51ded0fb44dff2d8f86ac8bb1"),
+    )}
 
 #: Registered model names and what differs from DEFAULTS.
 MODELS: dict[str, dict] = {
@@ -242,7 +267,8 @@ def build_two_branch(cfg: dict) -> keras.Model:
     """Recurrent model: (B, F, S, S, 3) -> 256-d embedding (or (B, 1) P(fake) with head='bce')."""
     encoder = build_frame_encoder(cfg)
     if cfg["densenet_weights"]:
-        load_densenet_weights(encoder, cfg["densenet_weights"])
+        load_densenet_weights(encoder, densenet_weights_path(cfg["densenet_weights"],
+                                                             cfg["blocks"]))
     inputs = keras.Input((cfg["frames"], cfg["input_size"], cfg["input_size"], 3), name="frames")
     x = keras.layers.TimeDistributed(encoder, name="per_frame")(inputs)
     x = keras.layers.Bidirectional(keras.layers.LSTM(cfg["lstm_units"]), merge_mode="concat",
@@ -262,7 +288,8 @@ def build_two_branch_frame(cfg: dict) -> keras.Model:
         x = bce_head(x)
     model = keras.Model(inputs, x, name="two_branch_frame")
     if cfg["densenet_weights"]:
-        load_densenet_weights(model, cfg["densenet_weights"])
+        load_densenet_weights(model, densenet_weights_path(cfg["densenet_weights"],
+                                                           cfg["blocks"]))
     return model
 
 
@@ -288,14 +315,27 @@ def build_model(name: str = "two_branch", **overrides) -> keras.Model:
 
     Args:
         name: ``"two_branch"`` or ``"two_branch_frame"``.
-        **overrides: any key of :data:`DEFAULTS`.
+        **overrides: any key of :data:`DEFAULTS`; ``densenet_weights="imagenet"`` starts every
+            DenseNet layer of both branches and the backbone from the ``keras.applications``
+            ImageNet weights (see the module docstring), ``densenet_weights="<file>"`` from a
+            local Keras DenseNet weights file, None (default) from random weights.
 
     Returns:
         The model; it saves and reloads with plain ``keras.models.load_model``.
+
+    Raises:
+        DenseNetWeightsError: ``"imagenet"`` with neither a cached file nor a working
+            download, or a weights file that is missing or does not fit.
     """
     from clrnet import registry
+    from clrnet.errors import ModelError
 
-    return registry.build_model(name, **overrides)
+    try:
+        return registry.build_model(name, **overrides)
+    except ModelError as exc:  # the registry wraps builder errors; keep the weights' own line
+        if isinstance(exc.__cause__, DenseNetWeightsError):
+            raise exc.__cause__ from None
+        raise
 
 
 def frame_encoder_of(model: keras.Model) -> keras.Model:
@@ -314,6 +354,78 @@ def embedding_dim(model: keras.Model) -> int:
 
 
 # ----------------------------------------------------------------------------- pre-trained weights
+def keras_cache_dirs() -> list[Path]:
+    """Folders where Keras keeps downloaded application weights (``<keras home>/models``).
+
+    ``$KERAS_HOME`` (read now), the Keras home of this process (``~/.keras``, or ``/tmp/.keras``
+    when the home folder is not writable), in that order, without duplicates.
+    """
+    homes = [os.environ.get("KERAS_HOME", "")]
+    try:
+        from keras.src.backend import config as keras_config
+
+        homes.append(keras_config.keras_home())
+    except (ImportError, AttributeError):
+        pass
+    homes += [os.path.join(os.path.expanduser("~"), ".keras"), os.path.join("/tmp", ".keras")]
+    out: list[Path] = []
+    for home in homes:
+        if home:
+            path = Path(os.path.expanduser(home)) / "models"
+            if path not in out:
+                out.append(path)
+    return out
+
+
+def _download_imagenet(name: str, url: str, md5: str) -> str:
+    """Keras' own download into its cache (``keras.utils.get_file``); returns the local path."""
+    return keras.utils.get_file(name, url, cache_subdir="models", file_hash=md5)
+
+
+def imagenet_weights_file(blocks: Iterable[int] = (6, 12, 24, 16)) -> Path:
+    """The local ``keras.applications`` DenseNet ImageNet weights file (without top).
+
+    Looks in the Keras cache first (:func:`keras_cache_dirs`); if the file is not there, asks
+    Keras to download it (which needs a network connection and stores it in the cache).
+
+    Args:
+        blocks: the DenseNet block layout (121: 6-12-24-16, 169: 6-12-32-32, 201: 6-12-48-32).
+
+    Returns:
+        The file's path.
+
+    Raises:
+        DenseNetWeightsError: a layout without ImageNet weights, or no cached file and a
+            failed download (one line: what to do instead).
+    """
+    blocks = tuple(int(b) for b in blocks)
+    if blocks not in IMAGENET_FILES:
+        raise DenseNetWeightsError(
+            f"no ImageNet weights exist for DenseNet blocks {list(blocks)} (keras.applications "
+            f"has {', '.join(str(list(b)) for b in IMAGENET_FILES)}); use densenet_weights=None "
+            "or a weights file")
+    name, url, md5 = IMAGENET_FILES[blocks]
+    for folder in keras_cache_dirs():
+        if (folder / name).is_file():
+            return folder / name
+    try:
+        return Path(_download_imagenet(name, url, md5))
+    except Exception as exc:  # noqa: BLE001 - any download failure has the same remedy
+        reason = " ".join(str(exc).split())[:120] or type(exc).__name__
+        raise DenseNetWeightsError(
+            f"ImageNet DenseNet weights {name} are not in the Keras cache "
+            f"({keras_cache_dirs()[0]}) and could not be downloaded ({reason}); pass "
+            "--densenet-weights FILE (a local Keras DenseNet weights file), or run once on a "
+            "connected machine so that Keras caches the file") from None
+
+
+def densenet_weights_path(weights: str | os.PathLike, blocks: Iterable[int]) -> Path:
+    """``weights`` as a local file: ``"imagenet"`` -> :func:`imagenet_weights_file`."""
+    if str(weights).lower() == "imagenet":
+        return imagenet_weights_file(blocks)
+    return Path(weights)
+
+
 def _densenet_blocks(encoder: keras.Model) -> list[int]:
     counts: dict[int, int] = {}
     for layer in encoder.layers:

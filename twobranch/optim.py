@@ -15,8 +15,12 @@ variables use 1. ``l2`` adds ``l2 * w`` to each gradient (PyTorch ``Adam(weight_
 semantics, which the same group's code uses; the paper only says "weight decay of 1e-06").
 The rules are part of the optimizer config, so a saved model keeps them.
 
-Schedule: Adam 1e-3, divided by 10 on validation-loss plateau, at most three times
-(:class:`LimitedReduceLROnPlateau`; the paper waits 50 stratified epochs).
+Schedule (Sec. 4: "The learning rate is decreased three times by a factor of 10. We decrease it every
+time the validation loss does not decrease after 50 stratified epochs"): Adam 1e-3, divided by 10 on
+a validation-loss plateau of ``patience`` epochs, at most three times
+(:class:`LimitedReduceLROnPlateau`). The paper gives no epoch count; with ``stop_after_last=True``
+the run ends once the plateau after the third reduction has lasted ``patience`` epochs too (the
+schedule's end), instead of training on at the last rate.
 """
 
 from __future__ import annotations
@@ -143,18 +147,28 @@ class LimitedReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
     On a resumed run the reductions already made are recovered from the optimizer's current rate
     (``round(log(lr / initial_lr) / log(factor))``); the plateau wait counter restarts at 0.
 
+    With ``stop_after_last`` the monitored value keeps being watched after the last reduction
+    (same ``patience``, ``min_delta`` and ``cooldown``); when it has not improved for
+    ``patience`` more epochs, ``model.stop_training`` is set, so ``fit`` ends after that epoch
+    and :attr:`stopped_epoch` records it. A run therefore ends ``patience`` epochs without
+    improvement after the third reduction (the paper's schedule, Sec. 4), or at ``epochs``.
+
     Args:
         max_reductions: how many times the rate may drop (3 in the paper).
         initial_lr: the run's starting rate (None: the rate found when training begins).
+        stop_after_last: end the run when the last reduction's patience is used up.
         **kwargs: ``keras.callbacks.ReduceLROnPlateau`` arguments (factor 0.1, patience, monitor...).
     """
 
-    def __init__(self, max_reductions: int = 3, initial_lr: float | None = None, **kwargs) -> None:
+    def __init__(self, max_reductions: int = 3, initial_lr: float | None = None,
+                 stop_after_last: bool = False, **kwargs) -> None:
         kwargs.setdefault("factor", 0.1)
         super().__init__(**kwargs)
         self.max_reductions = int(max_reductions)
         self.initial_lr = initial_lr
+        self.stop_after_last = bool(stop_after_last)
         self.reductions = 0
+        self.stopped_epoch: int | None = None
 
     def _lr(self) -> float:
         return float(ops.convert_to_numpy(self.model.optimizer.learning_rate))
@@ -168,8 +182,29 @@ class LimitedReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if self.reductions >= self.max_reductions:
+            if self.stop_after_last:
+                self._watch_last_plateau(epoch, logs or {})
             return
         before = self._lr()
         super().on_epoch_end(epoch, logs)
         if self._lr() < before:
             self.reductions += 1
+
+    def _watch_last_plateau(self, epoch: int, logs: dict) -> None:
+        """The parent's plateau bookkeeping without the reduction: stop when patience runs out."""
+        if self.monitor_op is None:
+            self._set_monitor_op()
+        current = logs.get(self.monitor)
+        if current is None:
+            return
+        if self.in_cooldown():
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self._is_improvement(current, self.best):
+            self.best = current
+            self.wait = 0
+        elif not self.in_cooldown():
+            self.wait += 1
+            if self.wait >= self.patience:
+                self.model.stop_training = True
+                self.stopped_epoch = epoch

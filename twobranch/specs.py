@@ -7,6 +7,9 @@
   count; the registry's 8 and 100 are ``python -m twobranch.train``'s defaults.
 * ``two_branch_frame``: the single-frame ablation of Table 1 (no LSTM), 1024-d embedding.
 
+No data augmentation (``augment=False``): the paper names it future work (Sec. 5, "we plan to
+measure the impact of data augmentation").
+
 At inference a video gives 8 sequences of 10 frames taken one frame in seven (Sec. 4: "at
 inference time we take 1 frame over 7 to build the sequence").
 
@@ -44,6 +47,6 @@ SPECS = [
         notes="batch size and epochs are not in the paper (this package's defaults)",
         shape_kwargs=_shape(recurrent), to_scorer=scorer_from_compiled,
         accepts=frozenset(DEFAULTS), video_units=8 if recurrent else 0,
-        clip_stride=7 if recurrent else 1))
+        clip_stride=7 if recurrent else 1, augment=False))
     for name, recurrent in (("two_branch", True), ("two_branch_frame", False))
 ]

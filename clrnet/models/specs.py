@@ -7,6 +7,9 @@ per model are the ones the CLRNet authors used (``shahroztariq/CLRNet``):
 * CLRNet: Adam 5e-5, binary cross-entropy on the two-way softmax, 16 clips of 5 frames per batch,
   300 epochs single-domain and 150 for transfer and merge runs (every ``src/CLRNET_*.ipynb``;
   input 240 in the single-domain and transfer notebooks, 128 in the multi-dataset ones);
+  training clips augmented (``src/DFVDSequence.py``; ``ModelSpec.augment``), the only model
+  here whose official training augments: the baselines' notebooks only rescale
+  (``ImageDataGenerator(rescale=1/255)``, e.g. ``src/Xception_DF.ipynb``);
 * MesoNet (Meso4, MesoInception4): 256x256 frames, MSE on the sigmoid, Adam 1e-3, batches of 32
   (Keras' ``flow_from_directory`` default), 50 epochs (``DariusAf/MesoNet: classifiers.py``; the
   CLRNet authors' ``src/MesoInception4_*.ipynb``);
@@ -48,7 +51,7 @@ def _clrnet(name: str, notes: str = "", **kwargs) -> registry.ModelSpec:
         name=name, family=FAMILY, builder=functools.partial(build_clrnet, name=name, **kwargs),
         kind="clip", input_size=240, clip_len=5, output="softmax2", loss="binary_crossentropy",
         optimizer="adam", lr=5e-5, batch_size=16, epochs=300, epochs_transfer=150,
-        paper=TARIQ, source=_CLRNET_SOURCE, notes=notes)
+        paper=TARIQ, source=_CLRNET_SOURCE, notes=notes, augment=True)
 
 
 SPECS = [

@@ -1,4 +1,11 @@
-"""What the strategies train and evaluate on: selections of clip records and their pipelines."""
+"""What the strategies train and evaluate on: selections of clip records and their pipelines.
+
+A :class:`DataSpec` names a record source, filters and a split rule (``data_prep.splits``: the
+protocol's split, assigned when the records are read, so one extraction serves every table).
+Several specs read together form the union of their records, each record once
+(:func:`make_dataset`, through ``data_prep.pipeline.Selection``): merged domains that share
+the FF++ real videos count each real video once.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +17,12 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from clrnet.errors import EmptyDatasetError, InputShapeError
+from clrnet import registry
+from clrnet.errors import ConfigError, EmptyDatasetError, InputShapeError
 from clrnet.scoring import targets_for
 from clrnet.strategies.hparams import HParams
-from data_prep.pipeline import get_dataset
+from data_prep import splits as split_rules
+from data_prep.pipeline import Selection, file_filters, get_dataset
 
 
 @dataclass(frozen=True)
@@ -24,14 +33,20 @@ class DataSpec:
         source: a manifest, an output folder of ``python -m data_prep extract``, or a list of
             ``.tfrecord`` shard paths.
         methods: method names to keep (``"original"`` is the real class in FF++), None = all.
-        splits: split names to keep, None = all.
+        splits: split names to keep (as ``split_rule`` assigns them), None = all.
         datasets: dataset names to keep, None = all.
+        split_rule: how the videos are split, a rule of ``data_prep.splits.RULES``
+            (``"tariq_ffpp"``, ``"tariq_dfd"``, ``"tariq_dfdc"``, ``"dfw_test"``,
+            ``"celebdf_official"``, ``"ffpp_official"``, ...), applied to the records' metadata
+            when they are read; None (or a stored-split rule such as ``"ffpp_official"``) keeps
+            the split stored in the records.
     """
 
     source: str | os.PathLike | tuple[str, ...]
     methods: tuple[str, ...] | None = None
     splits: tuple[str, ...] | None = ("train",)
     datasets: tuple[str, ...] | None = None
+    split_rule: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("methods", "splits", "datasets"):
@@ -42,16 +57,39 @@ class DataSpec:
                 object.__setattr__(self, name, tuple(value))
         if isinstance(self.source, list):
             object.__setattr__(self, "source", tuple(str(s) for s in self.source))
+        try:
+            split_rules.check_rule(self.split_rule)
+        except split_rules.SplitError as exc:
+            raise ConfigError(str(exc)) from None
 
     def describe(self) -> str:
         """One-line description for messages."""
         src = f"{len(self.source)} files" if isinstance(self.source, tuple) else str(self.source)
         return (f"{src} (methods={list(self.methods) if self.methods else 'all'}, "
                 f"splits={list(self.splits) if self.splits else 'all'}"
-                + (f", datasets={list(self.datasets)}" if self.datasets else "") + ")")
+                + (f", datasets={list(self.datasets)}" if self.datasets else "")
+                + (f", split_rule={self.split_rule}" if self.split_rule else "") + ")")
+
+    def selection(self, k_videos: int | None = None, per_label: bool = True,
+                  files: list[str] | None = None) -> Selection:
+        """This spec as a pipeline :class:`~data_prep.pipeline.Selection`.
+
+        Args:
+            k_videos: keep K videos per class (transfer learning); None = all.
+            per_label: K real + K fake (True) or K videos in all.
+            files: restrict it to these shard files (its own, when specs of several sources
+                are read together).
+        """
+        return Selection(methods=self.methods, splits=self.splits, datasets=self.datasets,
+                         split_rule=self.split_rule, k_videos=k_videos, per_label=per_label,
+                         files=None if files is None else tuple(files))
+
+    def is_test(self) -> bool:
+        """Whether this selection reads test data (a ``test`` split, or every video is test)."""
+        return self.split_rule == "dfw_test" or self.splits is None or "test" in self.splits
 
     def files(self) -> list[str]:
-        """The shard files of this selection.
+        """The shard files of this selection (every stored split when the rule re-assigns).
 
         Raises:
             EmptyDatasetError: nothing matches (the message names source and filters).
@@ -65,8 +103,7 @@ class DataSpec:
             if not os.path.exists(self.source):
                 raise EmptyDatasetError(f"data not found: {self.source}")
             from data_prep.records import select_records
-            files = select_records(self.source, methods=self.methods, splits=self.splits,
-                                   datasets=self.datasets)
+            files = select_records(self.source, **file_filters([self.selection()]))
         if not files:
             raise EmptyDatasetError(f"no training records in {self.describe()}")
         return files
@@ -110,59 +147,78 @@ def check_data_shape(model: keras.Model, ds: tf.data.Dataset, where: str) -> Non
 
 
 
+def official_augment(model: keras.Model) -> bool:
+    """Whether the model's official training augments (``ModelSpec.augment``; False for
+    models the registry did not build)."""
+    spec = registry.spec_of(model)
+    return bool(spec.augment) if spec is not None else False
+
+
+
+
 def make_dataset(data: Data | Sequence[DataSpec], hp: HParams, model: keras.Model, *,
                  training: bool, domain_balance: bool = False,
-                 videos_per_domain: int | None = None,
-                 return_meta: bool = False) -> tf.data.Dataset | Callable[[int], tf.data.Dataset]:
+                 videos_per_domain: int | None = None, per_label: bool = True,
+                 return_meta: bool = False, return_info: bool = False):
     """Turn a :data:`Data` into batches the model can fit on (targets converted).
+
+    Several :class:`DataSpec` s are read as the union of their records (each record once,
+    each spec with its own filters and split rule).
 
     Args:
         data: a :class:`DataSpec` (or several: their union), a dataset, or ``f(epoch)``.
-        hp: hyper-parameters (batch size, seed, image size, ...).
+        hp: hyper-parameters (batch size, seed, image size, ...). ``hp.augment`` None means
+            the model's official choice (:func:`official_augment`).
         model: the model (its input decides frames vs clips and the size).
         training: training pipeline (shuffle, augmentation, balance) or evaluation.
-        domain_balance: equal samples per domain (merge learning).
-        videos_per_domain: K videos per domain (transfer learning).
+        domain_balance: equal samples per domain within each class (an option of the
+            pipeline; merge learning does not use it).
+        videos_per_domain: K videos of every spec (transfer learning): K real + K fake with
+            ``per_label``, else K in all; drawn once with the protocol's split seed.
+        per_label: see ``videos_per_domain``.
         return_meta: yield ``(x, y, meta)`` (evaluation).
+        return_info: also return the pipeline's info dict (``plan``, ``selections``, counts;
+            None for ready datasets).
 
     Returns:
         A dataset, or for training a callable ``f(initial_epoch)`` when the pipeline can start
-        at a given epoch.
+        at a given epoch; with ``return_info`` a ``(data, info)`` pair.
     """
     if isinstance(data, tf.data.Dataset):
-        return data if return_meta else data.map(_to_targets(model))
+        out = data if return_meta else data.map(_to_targets(model))
+        return (out, None) if return_info else out
     if callable(data) and not isinstance(data, DataSpec):
         convert = _to_targets(model)
-        return lambda epoch: data(epoch).map(convert)
+        out = lambda epoch: data(epoch).map(convert)  # noqa: E731
+        return (out, None) if return_info else out
     specs = [data] if isinstance(data, DataSpec) else list(data)
-    files = sorted({f for s in specs for f in s.files()})
+    if not specs or not all(isinstance(s, DataSpec) for s in specs):
+        raise ConfigError("data must be a DataSpec, a sequence of DataSpecs, a tf.data.Dataset "
+                          "or a callable")
+    per_spec = [s.files() for s in specs]
+    files = sorted({f for fs in per_spec for f in fs})
     clip_len, size = data_shape_for(model)
-
-    def union(attr: str) -> list[str] | None:
-        values = [getattr(s, attr) for s in specs]
-        return sorted({v for vs in values for v in vs}) if all(values) else None
-
-    kwargs: dict[str, Any] = dict(
-        image_size=size, methods=union("methods"), splits=union("splits"),
-        datasets=union("datasets"), seed=hp.seed, return_meta=return_meta, sampling=hp.sampling)
+    selections = [s.selection(videos_per_domain, per_label, fs)
+                  for s, fs in zip(specs, per_spec, strict=True)]
+    kwargs: dict[str, Any] = dict(image_size=size, selections=selections, seed=hp.seed,
+                                  return_meta=return_meta, sampling=hp.sampling)
     if clip_len:
         kwargs["frames"] = clip_len
     else:
         kwargs["single_frames"] = True
     if training:
-        kwargs.update(balance=hp.balance, domain_balance=domain_balance,
-                      videos_per_domain=videos_per_domain, repeat=True)
-        if hp.augment is not None:
-            kwargs["augment"] = hp.augment
+        kwargs.update(balance=hp.balance, domain_balance=domain_balance, repeat=True,
+                      augment=official_augment(model) if hp.augment is None else hp.augment)
     kwargs.update(hp.pipeline_kwargs)
     convert = _to_targets(model)
     if not training:
-        ds = get_dataset(files, hp.batch_size, False, **kwargs)
-        return ds if return_meta else ds.map(convert)
+        ds, info = get_dataset(files, hp.batch_size, False, return_info=True, **kwargs)
+        ds = ds if return_meta else ds.map(convert)
+        return (ds, info) if return_info else ds
     # building a pipeline reads every record's metadata once, so epoch 0 (a fresh run) reuses
     # the dataset made here for the epoch count
     first, info = get_dataset(files, hp.batch_size, True, return_info=True,
-                                    **{**kwargs, "epoch": 0})
+                              **{**kwargs, "epoch": 0})
     if hp.steps_per_epoch is None:
         hp.steps_per_epoch = int(info["steps_per_epoch"])
     first = first.map(convert)
@@ -171,8 +227,26 @@ def make_dataset(data: Data | Sequence[DataSpec], hp: HParams, model: keras.Mode
         if epoch == 0:
             return first
         return get_dataset(files, hp.batch_size, True,
-                                 **{**kwargs, "epoch": epoch}).map(convert)
-    return from_epoch
+                           **{**kwargs, "epoch": epoch}).map(convert)
+    return (from_epoch, info) if return_info else from_epoch
+
+
+def plan_summary(info: dict | None) -> list[dict[str, Any]] | None:
+    """Videos and samples per (dataset, method, label) of a pipeline's first epoch.
+
+    Args:
+        info: :func:`make_dataset`'s info (None for ready datasets).
+
+    Returns:
+        JSON-ready rows (``dataset``, ``method``, ``label``, ``videos``, ``records``), or None.
+    """
+    if info is None:
+        return None
+    plan = info["plan"]
+    groups = plan.groupby(["dataset", "method", "label"], sort=True)
+    return [{"dataset": d, "method": m, "label": int(lab),
+             "videos": int(g["video_id"].nunique()), "records": len(g)}
+            for (d, m, lab), g in groups]
 
 
 def _first_dataset(data: tf.data.Dataset | Callable[[int], tf.data.Dataset]) -> tf.data.Dataset:

@@ -11,7 +11,16 @@ from clrnet.errors import ConfigError
 
 @dataclass
 class HParams:
-    """Resolved hyper-parameters of one training run (see :func:`resolve_hp`)."""
+    """Resolved hyper-parameters of one training run (see :func:`resolve_hp`).
+
+    ``monitor`` decides ``best.keras`` (and early stopping): the validation accuracy by default,
+    maximised, as the official CLRNet-paper notebooks' ``ModelCheckpoint(monitor='val_acc',
+    mode='max', save_best_only=True)`` (``shahroztariq/CLRNet`` ``src/*_DF.ipynb``,
+    ``src/*_ALL.ipynb``). ``augment`` None means the model's official choice
+    (``ModelSpec.augment``: CLRNet augments, its baselines do not). ``balance``: balanced class
+    weights by default; merge and transfer learning default to ``"batches"`` (real and fake
+    samples alternate, the minority class oversampled) unless the caller gives it.
+    """
 
     epochs: int = 300
     batch_size: int = 16
@@ -23,7 +32,7 @@ class HParams:
     steps_per_epoch: int | None = None
     validation_steps: int | None = None
     patience: int | None = None
-    monitor: str = "val_loss"
+    monitor: str = "val_accuracy"
     model_overrides: dict[str, Any] = field(default_factory=dict)
     balance: str | None = "weights"
     sampling: str = "all"
@@ -38,8 +47,9 @@ def resolve_hp(model_name: str | None = None, *, transfer: bool = False, **hp: A
     """Fill hyper-parameters: the caller's values, else the model's official ones (registry).
 
     Args:
-        model_name: registry name whose official values apply (None: :class:`HParams`'
-            defaults, which are CLRNet's).
+        model_name: registry name whose official values apply (epochs, batch size, lr, input
+            size, clip length, augmentation; None: :class:`HParams`' defaults, which are
+            CLRNet's, with ``augment`` left to the model the data are made for).
         transfer: use the model's transfer / merge epochs (``ModelSpec.epochs_transfer``).
         **hp: any :class:`HParams` field; None values count as "not given".
 
@@ -59,6 +69,7 @@ def resolve_hp(model_name: str | None = None, *, transfer: bool = False, **hp: A
         spec = registry.get(model_name)
         epochs = spec.epochs_transfer if transfer and spec.epochs_transfer else spec.epochs
         resolved = {"epochs": epochs, "batch_size": spec.batch_size, "lr": spec.lr,
-                    "image_size": spec.input_size, "clip_len": spec.clip_len}
+                    "image_size": spec.input_size, "clip_len": spec.clip_len,
+                    "augment": spec.augment}
     resolved.update({k: v for k, v in hp.items() if v is not None})
     return HParams(**resolved)

@@ -1,4 +1,35 @@
-"""The CLRNet paper's learning strategies: single-domain, merge and transfer learning."""
+"""The CLRNet paper's learning strategies: single-domain, merge and transfer learning.
+
+Merge learning (:func:`train_merge`; Tariq et al., WWW'21, Sec. 4.2.2 and 5.2.2: "we merge the
+training data of DF with FS (750 + 750 = 1500 videos)") trains on the union of the domains'
+training videos: every video once per epoch, the real class one class (the FF++ reals that
+several FF++ domains share are one set of videos, DFD's actors' reals join them), real and fake
+samples alternating with the minority class oversampled (``balance="batches"``, as the
+official ``create_sequence`` alternates the classes). No per-domain balancing.
+
+Transfer learning (:func:`train_transfer`; Sec. 4.2.3 and 5.2.3) fine-tunes a source model on
+``k_videos`` real + ``k_videos`` fake training videos of every target domain and, with
+``source_data``, of the source domain too: the official transfer folders
+(``datasets/TransferLearning/<domain>/train`` of ``src/CLRNET_transfer_FS-DF-F2F-NT-DFD_train
+.ipynb``) hold 10 real + 10 fake videos of all five domains, source included (the baselines'
+notebooks count 8,000 frames = 5 domains x 20 videos x 80 frames). The videos are drawn once
+with the protocol's split seed (``data_prep.splits.SPLIT_SEED``); domains that share the FF++
+reals draw different real videos while enough remain.
+
+How "the first half of the model layers" is frozen (:func:`freeze_layers`): the layers counted
+are ``model.layers`` of the Keras functional model, the ``Input`` layer included and a nested
+model counting as one layer; layers ``[0, len(model.layers) // 2)`` get ``trainable=False``
+(CLRNet-50: 207 layers, the first 103 frozen). A frozen ``BatchNormalization`` runs in inference
+mode in Keras 3 (a BN layer with ``trainable=False`` normalises with its moving mean and
+variance and does not update them, also inside ``fit``). The official notebooks instead call
+``FreezeBatchNormalization(top_k_layers=120)`` (``src/Utility_functions.py``), which leaves only
+the last 120 layers trainable (87 of 207 frozen; ``top_k_layers=`` reproduces this count). Its
+replacement of the BN layers by a frozen BN class rebinds a loop variable only, so no layer is
+replaced and the BN layers are frozen through ``trainable=False`` alone; in the TF 1.13
+``tf.keras`` the authors ran, ``trainable=False`` did not switch a BN layer to inference mode,
+so their frozen BN layers most likely kept normalising with batch statistics during
+fine-tuning (not run here).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +45,14 @@ import tensorflow as tf
 from clrnet import registry, training
 from clrnet.errors import ConfigError
 from clrnet.scoring import loss_for
-from clrnet.strategies.data import Data, DataSpec, _first_dataset, check_data_shape, make_dataset
+from clrnet.strategies.data import (
+    Data,
+    DataSpec,
+    _first_dataset,
+    check_data_shape,
+    make_dataset,
+    plan_summary,
+)
 from clrnet.strategies.hparams import HParams, resolve_hp
 
 
@@ -99,57 +137,83 @@ def train_single(model_name: str, train: Data, val: Data | None, run_dir: str | 
     return StrategyResult(fit.model, run_dir, fit, {"strategy": "single", "hp": asdict(h)})
 
 
-def train_merge(model_name: str, domains: Mapping[str, Data], val: Data | None,
-                run_dir: str | os.PathLike, *, strategy: tf.distribute.Strategy | None = None,
-                **hp: Any) -> StrategyResult:
-    """Merge learning: train on the union of several domains, equal samples per domain.
+def merge_datasets(parts: list[tf.data.Dataset], seed: int) -> tf.data.Dataset:
+    """The union of un-batched datasets, randomly interleaved, every element exactly once.
 
-    With :class:`DataSpec` domains the union goes through the pipeline with
-    ``domain_balance=True`` (each fake method, and the real class, contributes as many clips
-    as the smallest domain of its class, redrawn every epoch). With ready datasets, the
-    domains are interleaved with equal probabilities (``tf.data.Dataset.sample_from_datasets``)
-    until the smallest is exhausted.
+    ``tf.data.Dataset.sample_from_datasets`` with equal weights that goes on after a part runs
+    out (``stop_on_empty_dataset=False``), so a larger domain is not cut to the smaller one's
+    size.
+    """
+    if len(parts) == 1:
+        return parts[0]
+    return tf.data.Dataset.sample_from_datasets(
+        parts, weights=[1.0 / len(parts)] * len(parts), seed=seed, stop_on_empty_dataset=False)
+
+
+def _class_balance_default(hp: dict[str, Any]) -> dict[str, Any]:
+    """``balance="batches"`` unless the caller chose a balance."""
+    return {**hp, "balance": hp.get("balance") or "batches"}
+
+
+def train_merge(model_name: str, domains: Mapping[str, Data], val: Data | None,
+                run_dir: str | os.PathLike, *, domain_balance: bool = False,
+                strategy: tf.distribute.Strategy | None = None, **hp: Any) -> StrategyResult:
+    """Merge learning: train on the union of the domains' training videos.
+
+    With :class:`DataSpec` domains the pipeline reads the union of their records, each video
+    once per epoch (the FF++ reals shared by several FF++ domains once, not once per domain),
+    and alternates real and fake samples with the minority class oversampled
+    (``balance="batches"`` unless given). With ready datasets every element of every domain is
+    used once per pass, randomly interleaved (:func:`merge_datasets`).
 
     Args:
         model_name: a name of ``clrnet.models.MODELS``.
-        domains: ``{domain name: data}``; at least two.
-        val: validation data.
+        domains: ``{domain name: data}``.
+        val: validation data (decides ``best.keras``): the training domains' val splits.
         run_dir: the run folder.
+        domain_balance: also equalise the samples per domain within each class (the
+            pipeline's ``domain_balance``; not the paper's merge, off by default).
         strategy: distribution strategy.
         **hp: :class:`HParams` fields.
 
     Returns:
-        The trained model and its run.
+        The trained model and its run; ``info["train_data"]`` lists videos and records per
+        (dataset, method, label) of the first epoch (None for ready datasets).
 
     References:
-        Tariq et al., WWW'21, Sec. 4.2.2, 5.2.2 and 6.2.3.
+        Tariq et al., WWW'21, Sec. 4.2.2 and 5.2.2.
     """
     if len(domains) < 1:
         raise ConfigError("merge learning needs at least one domain")
-    h = resolve_hp(model_name, **hp)
+    h = resolve_hp(model_name, **_class_balance_default(hp))
     run_dir = _prepare(run_dir, h)
     strategy = strategy or training.get_strategy()
     probe = build_for_data(model_name, h)
     values = list(domains.values())
+    info = None
     if all(isinstance(d, DataSpec) for d in values):
-        train_ds = make_dataset(values, h, probe, training=True, domain_balance=True)
+        train_ds, info = make_dataset(values, h, probe, training=True,
+                                      domain_balance=domain_balance, return_info=True)
     elif all(isinstance(d, tf.data.Dataset) for d in values):
         parts = [make_dataset(d, h, probe, training=True).unbatch() for d in values]
-        train_ds = tf.data.Dataset.sample_from_datasets(
-            parts, weights=[1.0 / len(parts)] * len(parts), seed=h.seed,
-            stop_on_empty_dataset=True).batch(h.batch_size)
+        train_ds = merge_datasets(parts, h.seed).batch(h.batch_size)
     else:
         raise ConfigError("merge domains must be all DataSpec or all tf.data.Dataset")
     val_ds = make_dataset(val, h, probe, training=False) if val is not None else None
     fit = _fit(lambda: build_for_data(model_name, h), train_ds, val_ds, run_dir, h, strategy,
                probe)
     return StrategyResult(fit.model, run_dir, fit,
-                          {"strategy": "merge", "domains": list(domains), "hp": asdict(h)})
+                          {"strategy": "merge", "domains": list(domains),
+                           "train_data": plan_summary(info), "hp": asdict(h)})
 
 
 def freeze_layers(model: keras.Model, freeze: str = "first_half",
                   top_k_layers: int | None = None) -> int:
     """Freeze the early layers of a model for transfer learning.
+
+    Layers are counted on ``model.layers`` (the ``Input`` layer included, a nested model as one
+    layer); a frozen ``BatchNormalization`` runs in inference mode (Keras 3). See the module
+    docstring for how this compares with the official code.
 
     Args:
         model: the model (changed in place).
@@ -159,6 +223,10 @@ def freeze_layers(model: keras.Model, freeze: str = "first_half",
 
     Returns:
         The number of frozen layers (the ``Input`` layer counts as a layer).
+
+    References:
+        Tariq et al., WWW'21, Sec. 4.2.3 ("we set the first half of the model layers as
+        untrainable") and 5.2.3 (CLRNet and all baselines).
 
     Raises:
         ConfigError: an unknown ``freeze`` mode or a K outside ``[1, len(layers)]``.
@@ -191,34 +259,41 @@ def load_source_model(path: str | os.PathLike) -> keras.Model:
 
 def train_transfer(source_model_path: str | os.PathLike, target_domains: Mapping[str, Data],
                    val: Data | None, run_dir: str | os.PathLike, *, k_videos: int | None = 10,
+                   per_label: bool = True, source_data: Data | None = None,
                    freeze: str = "first_half", top_k_layers: int | None = None,
-                   source_data: Data | None = None,
                    strategy: tf.distribute.Strategy | None = None, **hp: Any) -> StrategyResult:
-    """Transfer learning: fine-tune a source model on K videos per target domain.
+    """Transfer learning: fine-tune a source model on K real + K fake videos per domain.
 
     Args:
         source_model_path: ``.keras`` model trained on the source domain.
-        target_domains: ``{domain: data}`` of the targets.
-        val: validation data.
+        target_domains: ``{domain: data}`` of the targets (their training splits).
+        val: validation data (decides ``best.keras``): the training domains' val splits.
         run_dir: the run folder.
-        k_videos: videos per target domain (pipeline ``videos_per_domain``); None uses all.
-            Only applies to :class:`DataSpec` targets (ready datasets are used as given).
+        k_videos: K; with :class:`DataSpec` data, K real + K fake videos of every target
+            domain (``per_label``) and of ``source_data``, drawn once with the protocol's split
+            seed; None uses every video. Ready datasets are used as given.
+        per_label: K per class (True, the official folders' 10 real + 10 fake) or K videos per
+            domain in all.
+        source_data: the source domain's training data, mixed in with the same K (the official
+            transfer folders hold the source domain's videos too); None = targets only.
         freeze: see :func:`freeze_layers`.
         top_k_layers: see :func:`freeze_layers`.
-        source_data: optional source-domain data mixed in (as the official notebooks did).
         strategy: distribution strategy.
-        **hp: :class:`HParams` fields (the model's size comes from the source model).
+        **hp: :class:`HParams` fields (the model's size comes from the source model;
+            ``balance`` defaults to ``"batches"``).
 
     Returns:
-        The fine-tuned model; ``info["frozen_layers"]`` says how many layers were frozen.
+        The fine-tuned model; ``info["frozen_layers"]`` says how many layers were frozen and
+        ``info["train_data"]`` the videos per (dataset, method, label) it trained on.
 
     References:
-        Tariq et al., WWW'21, Sec. 4.2.3 and 5.2.3; official ``FreezeBatchNormalization`` in
-        ``src/Utility_functions.py`` (models.md Sec. 1.5).
+        Tariq et al., WWW'21, Sec. 4.2.3, 5.2.3 and Table 2 (10 transfer videos per domain);
+        official ``FreezeBatchNormalization`` in ``src/Utility_functions.py`` and
+        ``src/CLRNET_transfer_FS-DF-F2F-NT-DFD_train.ipynb`` (see the module docstring).
     """
     source = load_source_model(source_model_path)
     spec = registry.spec_of(source)
-    h = resolve_hp(spec.name if spec else None, transfer=True, **hp)
+    h = resolve_hp(spec.name if spec else None, transfer=True, **_class_balance_default(hp))
     run_dir = _prepare(run_dir, h)
     strategy = strategy or training.get_strategy()
     source_json = source.to_json()
@@ -234,24 +309,23 @@ def train_transfer(source_model_path: str | os.PathLike, target_domains: Mapping
     values = list(target_domains.values())
     if source_data is not None:
         values = [*values, source_data]
+    info = None
     if all(isinstance(d, DataSpec) for d in values):
-        specs = list(target_domains.values())
-        train_ds = make_dataset(specs, h, source, training=True, videos_per_domain=k_videos)
-        if source_data is not None:
-            src = make_dataset(source_data, h, source, training=True)
-            train_ds = tf.data.Dataset.sample_from_datasets(
-                [_first_dataset(train_ds).unbatch(), _first_dataset(src).unbatch()],
-                seed=h.seed).batch(h.batch_size)
+        train_ds, info = make_dataset(values, h, source, training=True,
+                                      videos_per_domain=k_videos, per_label=per_label,
+                                      return_info=True)
     elif all(isinstance(d, tf.data.Dataset) for d in values):
         parts = [make_dataset(d, h, source, training=True).unbatch() for d in values]
-        train_ds = parts[0] if len(parts) == 1 else tf.data.Dataset.sample_from_datasets(
-            parts, seed=h.seed)
-        train_ds = train_ds.batch(h.batch_size)
+        train_ds = merge_datasets(parts, h.seed).batch(h.batch_size)
     else:
-        raise ConfigError("transfer targets must be all DataSpec or all tf.data.Dataset")
+        raise ConfigError("transfer targets and source_data must be all DataSpec or all "
+                          "tf.data.Dataset")
     val_ds = make_dataset(val, h, source, training=False) if val is not None else None
     fit = _fit(model_fn, train_ds, val_ds, run_dir, h, strategy, source)
     return StrategyResult(fit.model, run_dir, fit, {
         "strategy": "transfer", "source_model": str(source_model_path),
-        "targets": list(target_domains), "k_videos": k_videos, "frozen_layers": n_frozen,
-        "layers": len(source.layers), "hp": asdict(h)})
+        "targets": list(target_domains), "k_videos": k_videos, "per_label": per_label,
+        "source_data": source_data is not None, "frozen_layers": n_frozen,
+        "layers": len(source.layers), "train_data": plan_summary(info),
+        "reused_real_videos": sum(s["reused_videos"] for s in info["selections"])
+        if info else None, "hp": asdict(h)})

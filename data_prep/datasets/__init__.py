@@ -8,6 +8,12 @@ Usage::
 Every adapter has ``list_videos(root, split=None, methods=None, compression="c23")`` and raises
 :class:`~data_prep.errors.DatasetLayoutError` (naming the root and what was expected) for an
 empty or mis-laid root. Labels: fake = 1, real = 0.
+
+The split an adapter gives (the dataset's official one, or a hash split where there is none) is
+the one stored in the extracted records. A protocol that splits the same videos differently
+(the CLRNet paper's 750/125/125 FF++ split, its random DFD and balanced DFDC splits) does so
+when the records are read, by a rule of :mod:`data_prep.splits`, so one extraction serves every
+table.
 """
 
 from __future__ import annotations
