@@ -105,7 +105,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-data", type=Path, help="validation data (default: --data)")
     p.add_argument("--val-methods", nargs="+", help="validation methods (default: training's)")
     p.add_argument("--source-model", type=Path, help="transfer: .keras source model")
-    p.add_argument("--k-videos", type=int, default=None, help="transfer: videos per target (10)")
+    p.add_argument("--k-videos", type=int, default=None,
+                   help="transfer: K real + K fake videos per domain (10)")
+    p.add_argument("--no-per-label", action="store_true",
+                   help="transfer: K videos per domain whatever their label")
+    p.add_argument("--source-domain", type=parse_domain, default=None,
+                   metavar="NAME=METHOD[,METHOD]",
+                   help="transfer: the source domain, whose K real + K fake videos are mixed "
+                   "in (as the official notebooks)")
+    p.add_argument("--select-on", type=parse_domain, default=None,
+                   metavar="NAME=METHOD[,METHOD]",
+                   help="grid: the selection that chooses the pair (default: the validation "
+                   "data; a test set makes it an oracle choice, as the paper's DFW analysis)")
+    p.add_argument("--select-data", type=Path, help="grid: data of --select-on (default --data)")
+    p.add_argument("--select-split", default=None, help="grid: split of --select-on (test)")
+    p.add_argument("--split-rule", default=None,
+                   help="assign train/val/test by a protocol rule at read time: tariq_ffpp, "
+                   "tariq_dfd, tariq_dfdc, ... (data_prep.splits; default: the stored splits)")
     p.add_argument("--freeze", choices=("first_half", "none"), default=None)
     p.add_argument("--top-k-layers", type=int, default=None,
                    help="transfer: train only the last K layers (official notebooks: 120)")
@@ -119,7 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clip-len", type=int)
     p.add_argument("--steps-per-epoch", type=int)
     p.add_argument("--patience", type=int, help="early-stopping patience (default: none)")
-    p.add_argument("--balance", choices=("weights", "batches", "none"), default=None)
+    p.add_argument("--balance", choices=("weights", "batches", "none"), default=None,
+                   help="class balance: loss weights, alternating batches or none (default: "
+                   "weights for single-domain, batches for merge and transfer)")
     p.add_argument("--seed", type=int)
     p.add_argument("--precision", choices=PRECISIONS, default=None)
     p.add_argument("--devices", nargs="+", help="explicit devices for MirroredStrategy")
@@ -135,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
 DEFAULTS: dict[str, Any] = {
     "strategy": "single", "real_methods": ["original"], "train_split": "train",
     "val_split": "val", "k_videos": 10, "freeze": "first_half", "metric": "accuracy",
-    "seed": 0, "precision": "float32", "out": "runs", "balance": "weights",
+    "seed": 0, "precision": "float32", "out": "runs", "select_split": "test",
 }
 
 
@@ -165,6 +183,12 @@ def resolve_args(ns: argparse.Namespace) -> dict[str, Any]:
     for k in ("domain", "reenact", "swap"):
         if args.get(k):
             args[k] = [[name, list(methods)] for name, methods in args[k]]
+    for k in ("source_domain", "select_on"):
+        if args.get(k):
+            args[k] = [args[k][0], list(args[k][1])]
+    for k in ("select_data",):
+        if args.get(k) is not None:
+            args[k] = str(args[k])
     if args.get("model_arg"):
         args["model_arg"] = [list(kv) for kv in args["model_arg"]]
     if not args.get("model"):
@@ -185,7 +209,7 @@ def resolve_args(ns: argparse.Namespace) -> dict[str, Any]:
 
 
 def _specs(args: dict[str, Any]):
-    """Build training domains and the validation spec from resolved arguments."""
+    """Build training domains, the validation spec and the spec maker from resolved arguments."""
     from clrnet.strategies import DataSpec
 
     reals = list(args["real_methods"] or [])
@@ -193,7 +217,8 @@ def _specs(args: dict[str, Any]):
 
     def spec(methods, split, source=None) -> DataSpec:
         ms = None if not methods else tuple(dict.fromkeys([*methods, *reals]))
-        return DataSpec(source or args["data"], methods=ms, splits=(split,), datasets=datasets)
+        return DataSpec(source or args["data"], methods=ms, splits=(split,), datasets=datasets,
+                        split_rule=args.get("split_rule"))
 
     def domains(key: str) -> dict[str, DataSpec]:
         return {name: spec(methods, args["train_split"]) for name, methods in args.get(key) or []}
@@ -206,7 +231,7 @@ def _specs(args: dict[str, Any]):
         all_methods.extend(args["methods"])
     val_methods = args.get("val_methods") or all_methods or None
     val = spec(val_methods, args["val_split"], args.get("val_data"))
-    return spec(args.get("methods"), args["train_split"]), domains, val
+    return spec(args.get("methods"), args["train_split"]), domains, val, spec
 
 
 def _hp(args: dict[str, Any], resume: bool) -> dict[str, Any]:
@@ -218,7 +243,7 @@ def _hp(args: dict[str, Any], resume: bool) -> dict[str, Any]:
         "image_size": args.get("image_size"), "clip_len": args.get("clip_len"),
         "steps_per_epoch": args.get("steps_per_epoch"), "patience": args.get("patience"),
         "seed": args["seed"], "precision": args["precision"], "model_overrides": overrides,
-        "balance": None if args["balance"] == "none" else args["balance"], "resume": resume,
+        "balance": args.get("balance"), "resume": resume,
         "verbose": 2 if args["quiet"] else "auto",
     }
 
@@ -231,14 +256,18 @@ def precheck(args: dict[str, Any]) -> None:
     """
     from clrnet.errors import WeightsError
 
-    single, domains, val = _specs(args)
+    single, domains, val, spec = _specs(args)
     strategy = args["strategy"]
     if strategy == "single":
         single.files()
     for key in ("domain", "reenact", "swap"):
-        for spec in domains(key).values():
-            spec.files()
+        for selection in domains(key).values():
+            selection.files()
     val.files()
+    if args.get("source_domain"):
+        spec(args["source_domain"][1], args["train_split"]).files()
+    if args.get("select_on"):
+        spec(args["select_on"][1], args["select_split"], args.get("select_data")).files()
     for key in ("source_model", "weights"):
         if args.get(key) and not Path(args[key]).is_file():
             raise WeightsError(f"{key.replace('_', ' ')} file not found: {args[key]}")
@@ -269,7 +298,7 @@ def _train(args: dict[str, Any], run_dir: Path, dist: Any, resume: bool) -> dict
     from clrnet.run_record import write_run_record
 
     write_run_record(run_dir, args, extra={"replicas": dist.num_replicas_in_sync})
-    single, domains, val = _specs(args)
+    single, domains, val, spec = _specs(args)
     hp = _hp(args, resume)
     model_name, strategy = args["model"], args["strategy"]
     if strategy == "single":
@@ -281,19 +310,29 @@ def _train(args: dict[str, Any], run_dir: Path, dist: Any, resume: bool) -> dict
         summary = {"run_dir": str(run_dir)}
     elif strategy == "transfer":
         hp.pop("model_overrides")
+        source = args.get("source_domain")
         res = strategies.train_transfer(args["source_model"], domains("domain"), val, run_dir,
-                                        k_videos=args["k_videos"], freeze=args["freeze"],
+                                        k_videos=args["k_videos"],
+                                        per_label=not args.get("no_per_label"),
+                                        source_data=spec(source[1], args["train_split"])
+                                        if source else None,
+                                        freeze=args["freeze"],
                                         top_k_layers=args.get("top_k_layers"), strategy=dist,
                                         **hp)
         summary = {"run_dir": str(run_dir), "frozen_layers": res.info["frozen_layers"]}
     else:
+        chooser = args.get("select_on")
         grid = strategies.restricted_grid_search(
             model_name, domains("reenact"), domains("swap"), val, run_dir,
-            metric=args["metric"], k_videos=args["k_videos"], freeze=args["freeze"],
+            select_on=spec(chooser[1], args["select_split"], args.get("select_data"))
+            if chooser else None,
+            metric=args["metric"], k_videos=args["k_videos"],
+            per_label=not args.get("no_per_label"), freeze=args["freeze"],
             top_k_layers=args.get("top_k_layers"), strategy=dist, **hp)
         training.save_model_atomic(grid.model, run_dir / "best_pair.keras")
         return {"run_dir": str(run_dir), "pair": list(grid.pair), "strategy": grid.strategy,
-                args["metric"]: grid.score}
+                args["metric"]: grid.score, "selected_on": grid.selected_on,
+                "oracle": grid.oracle}
     metrics = json.loads((Path(res.run_dir) / "metrics.json").read_text())
     summary.update({k: metrics[k] for k in ("best_epoch", "best_value", "epochs_done",
                                             "stopped_early", "last_epoch")})

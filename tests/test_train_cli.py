@@ -187,7 +187,7 @@ def test_tiny_clrnet_trains_and_resumes_like_uninterrupted(capsys, tmp_path, fix
 @pytest.mark.slow
 def test_merge_transfer_grid_on_fixture(capsys, tmp_path):
     data = write_fixture(tmp_path / "rec", methods=("Deepfakes", "FaceSwap", "Face2Face"),
-                         videos=3)
+                         videos=3, splits=("train", "val", "test"))
     base = ["--model", "meso4", "--data", data, "--image-size", 32, "--batch-size", 8,
             "--epochs", 2, "--quiet"]
     code, out, err = _run(capsys, [*base, "--strategy", "merge", "--domain", "DF=Deepfakes",
@@ -196,13 +196,15 @@ def test_merge_transfer_grid_on_fixture(capsys, tmp_path):
     source = Path(_last_json(out)["run_dir"]) / "final.keras"
     code, out, err = _run(capsys, [*base, "--strategy", "transfer", "--source-model", source,
                                    "--domain", "F2F=Face2Face", "--k-videos", 2,
-                                   "--out", tmp_path / "t"])
+                                   "--source-domain", "FS=FaceSwap", "--out", tmp_path / "t"])
     assert code == 0, err
     assert _last_json(out)["frozen_layers"] == len(keras.models.load_model(source).layers) // 2
     code, out, err = _run(capsys, [*base, "--strategy", "grid", "--reenact", "F2F=Face2Face",
                                    "--swap", "DF=Deepfakes", "--swap", "FS=FaceSwap",
-                                   "--k-videos", 2, "--out", tmp_path / "g"])
+                                   "--k-videos", 2, "--select-on", "ALL=Deepfakes,FaceSwap",
+                                   "--out", tmp_path / "g"])
     assert code == 0, err
     result = _last_json(out)
     assert result["pair"][0] == "F2F" and result["pair"][1] in ("DF", "FS")
+    assert result["oracle"] is True and "test" in result["selected_on"]
     assert (Path(result["run_dir"]) / "grid_search.csv").exists()

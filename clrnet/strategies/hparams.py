@@ -17,7 +17,7 @@ class HParams:
     maximised, as the official CLRNet-paper notebooks' ``ModelCheckpoint(monitor='val_acc',
     mode='max', save_best_only=True)`` (``shahroztariq/CLRNet`` ``src/*_DF.ipynb``,
     ``src/*_ALL.ipynb``). ``augment`` None means the model's official choice
-    (``ModelSpec.augment``: CLRNet augments, its baselines do not). ``balance``: balanced class
+    (``ModelSpec.augment``: CLRNet augments, its baselines do not). ``balance``: ``"none"`` switches balancing off; balanced class
     weights by default; merge and transfer learning default to ``"batches"`` (real and fake
     samples alternate, the minority class oversampled) unless the caller gives it.
     """
@@ -72,4 +72,6 @@ def resolve_hp(model_name: str | None = None, *, transfer: bool = False, **hp: A
                     "image_size": spec.input_size, "clip_len": spec.clip_len,
                     "augment": spec.augment}
     resolved.update({k: v for k, v in hp.items() if v is not None})
+    if resolved.get("balance") == "none":  # an explicit "no balancing" (None means "default")
+        resolved["balance"] = None
     return HParams(**resolved)
