@@ -22,12 +22,17 @@ from collections import Counter
 
 from data_prep.datasets import ADAPTERS, get_adapter
 from data_prep.errors import DataPrepError
+from data_prep.extract import SAMPLINGS
 from data_prep.locking import LockHeldError
 
 EPILOG = """examples:
   python -m data_prep extract --dataset ffpp --root /data/FF++ --out records --methods original Deepfakes
   python -m data_prep extract --dataset celebdf --root /data/Celeb-DF-v2 --out records --split test \\
       --clip-len 10 --sampling masi --size 224
+  python -m data_prep extract --dataset ffpp --root /data/FF++ --out masi_train --sampling masi_train \\
+      --clip-len 10 --clips-per-video 27 --size 224      # Masi et al.: 270 training frames per video
+  python -m data_prep extract --dataset ffpp --root /data/FF++ --out masi_eval --sampling masi_eval \\
+      --clip-len 110 --clips-per-video 1 --size 224      # 110 val/test frames, 1 frame in 7
   python -m data_prep extract --dataset folder --root my_videos/ --out records --shard 3/8
   python -m data_prep merge-manifests --out records
 """
@@ -48,9 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     ext.add_argument("--out", required=True, help="output folder (records in OUT/<dataset>/...)")
     ext.add_argument("--clip-len", type=int, default=5, help="frames per clip (default 5; Masi: 10)")
     ext.add_argument("--clips-per-video", type=int, default=16, help="clips per video (default 16)")
-    ext.add_argument("--sampling", choices=("clrnet", "masi", "even"), default="clrnet",
+    ext.add_argument("--sampling", choices=SAMPLINGS, default="clrnet",
                      help="clrnet: consecutive clips from the start; masi: non-overlapping "
-                          "windows spread over the video; even: clips spread evenly")
+                          "windows spread over the video; masi_train: clips-per-video x "
+                          "clip-len frames evenly spaced (Masi et al.: 27 x 10 = 270); "
+                          "masi_eval: one record of 1 frame in 7, at most clip-len (110); "
+                          "even: clips spread evenly")
     ext.add_argument("--size", type=int, default=240, help="aligned crop side (default 240)")
     ext.add_argument("--margin", type=float, default=1.3, help="crop margin (default 1.3)")
     ext.add_argument("--workers", type=int, default=1, help="processes (default 1)")

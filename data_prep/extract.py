@@ -72,11 +72,23 @@ from data_prep.datasets import Adapter, VideoEntry, get_adapter, stable_hash
 from data_prep.errors import DataPrepError
 from data_prep.fileio import write_json_atomic, write_text_atomic
 from data_prep.locking import FolderLock, LockHeldError, lock_holder
-from data_prep.video import clrnet_clips, evenly_spaced, evenly_spaced_clips, masi_windows, probe
+from data_prep.video import (
+    clrnet_clips,
+    evenly_spaced,
+    evenly_spaced_clips,
+    masi_inference_frames,
+    masi_windows,
+    probe,
+)
 
 log = logging.getLogger("data_prep.extract")
 
-SAMPLINGS: tuple[str, ...] = ("clrnet", "masi", "even")
+SAMPLINGS: tuple[str, ...] = ("clrnet", "masi", "masi_train", "masi_eval", "even")
+#: Masi et al.'s inference sampling: one frame in seven (Sec. 4, "Implementation").
+MASI_EVAL_STEP = 7
+#: Samplings whose clips are not consecutive frames: MTCNN runs on every sampled frame and a
+#: face track bridges up to this many video frames between detections.
+SPARSE_SAMPLING_GAP = {"masi_train": 24, "masi_eval": 2 * MASI_EVAL_STEP}
 DONE_STATUSES: frozenset[str] = frozenset({"ok", "no_face", "error"})
 
 
@@ -91,7 +103,7 @@ class ExtractConfig:
     Args:
         clip_len: frames per clip.
         clips_per_video: clips sampled per video (at most).
-        sampling: ``clrnet``, ``masi`` or ``even``.
+        sampling: one of :data:`SAMPLINGS` (see :func:`sample_clips`).
         size: side of the aligned face crops.
         margin: crop enlargement around the aligned face.
         compression: the FF++ compression read (recorded for every dataset).
@@ -125,22 +137,33 @@ class RunResult:
 
 
 def sample_clips(frame_count: int, sampling: str, clip_len: int, clips_per_video: int) -> list[list[int]]:
-    """Frame indices of the clips to extract from a video.
+    """Frame indices of the clips (records) to extract from a video.
 
     Args:
         frame_count: frames in the video.
-        sampling: ``clrnet`` (consecutive clips from the start), ``masi`` (non-overlapping
-            windows, at most ``clips_per_video`` of them spread over the video) or ``even``
-            (clips spread evenly over the video).
-        clip_len: frames per clip.
-        clips_per_video: maximum number of clips.
+        sampling: one of :data:`SAMPLINGS`:
+
+            * ``clrnet``: consecutive non-overlapping clips from the start (the official
+              ``DFVDSequence``: the first ``clips_per_video x clip_len`` frames);
+            * ``masi``: non-overlapping windows of consecutive frames, at most
+              ``clips_per_video`` of them spread over the video;
+            * ``masi_train``: ``clips_per_video x clip_len`` frames evenly spaced over the
+              video (Masi et al.: 270 frames per training video), stored in consecutive groups
+              of ``clip_len`` (27 records of 10); a shorter video gives all its frames;
+            * ``masi_eval``: one record per video holding one frame in seven, at most
+              ``clip_len`` of them (Masi et al.: 110 frames per val/test video; the pipeline
+              evaluates every window of 10 of them, ``get_dataset(window_hop=1)``);
+            * ``even``: ``clips_per_video`` clips of consecutive frames spread evenly.
+        clip_len: frames per clip (``masi_eval``: frames per record).
+        clips_per_video: maximum number of clips (``masi_eval``: ignored, one record).
 
     Returns:
-        A list of clips, each a list of ``clip_len`` consecutive frame indices.
+        A list of clips, each a list of frame indices in increasing order.
 
     References:
         Tariq et al. WWW'21 / ``shahroztariq/CLRNet`` ``src/DFVDSequence.py`` (clrnet);
-        Masi et al. ECCV'20 Sec. 4 (masi).
+        Masi et al. ECCV'20 Sec. 4, "Settings" (270 / 110 frames per video, following
+        FaceForensics++) and "Implementation" (1 frame over 7 at inference).
     """
     if sampling == "clrnet":
         return clrnet_clips(frame_count, clip_len=clip_len, num_clips=clips_per_video)
@@ -149,6 +172,15 @@ def sample_clips(frame_count: int, sampling: str, clip_len: int, clips_per_video
         if len(windows) <= clips_per_video:
             return windows
         return [windows[i] for i in evenly_spaced(len(windows), clips_per_video)]
+    if sampling == "masi_train":
+        want = clips_per_video * clip_len
+        frames = (list(range(max(frame_count, 0))) if frame_count <= want
+                  else evenly_spaced(frame_count, want))
+        n = len(frames) // clip_len
+        return [frames[i * clip_len:(i + 1) * clip_len] for i in range(n)]
+    if sampling == "masi_eval":
+        frames = masi_inference_frames(frame_count, MASI_EVAL_STEP)[:clip_len]
+        return [frames] if frames else []
     if sampling == "even":
         return evenly_spaced_clips(frame_count, clip_len, clips_per_video)
     raise ValueError(f"unknown sampling {sampling!r}; expected one of {list(SAMPLINGS)}")
@@ -464,6 +496,10 @@ _WORKER_EXTRACTOR = None
 def _make_extractor(config: ExtractConfig) -> object:
     from data_prep.faces import FaceExtractor  # heavy (TensorFlow, MTCNN): import lazily
 
+    gap = SPARSE_SAMPLING_GAP.get(config.sampling)
+    if gap is not None:  # strided frames: detect every sampled frame, bridge the stride
+        return FaceExtractor(output_size=config.size, margin=config.margin, detect_every=1,
+                             max_gap=gap)
     return FaceExtractor(output_size=config.size, margin=config.margin)
 
 

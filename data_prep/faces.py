@@ -380,6 +380,9 @@ class FaceExtractor:
             Defaults to False.
         batch_size: anchor frames per MTCNN call; bounds the frames held in memory to about
             ``batch_size * detect_every``. Defaults to 4.
+        max_gap: longest distance in video frames between two detections that a face track
+            bridges (interpolating boxes between them); None: ``2 * detect_every``. Clips of
+            strided frames (one frame in seven) need it wider than their stride.
     """
 
     def __init__(
@@ -390,6 +393,7 @@ class FaceExtractor:
         detect_every: int = 5,
         all_faces: bool = False,
         batch_size: int = 4,
+        max_gap: int | None = None,
     ) -> None:
         if detect_every < 1 or batch_size < 1:
             raise ValueError(
@@ -402,13 +406,12 @@ class FaceExtractor:
         self.detect_every = detect_every
         self.all_faces = all_faces
         self.batch_size = batch_size
+        if max_gap is not None and max_gap < 1:
+            raise ValueError(f"max_gap must be >= 1, got {max_gap}")
+        #: Longest detection-to-detection distance (frames) a track bridges.
+        self.max_gap = 2 * detect_every if max_gap is None else max_gap
         #: Counters of the last extraction: frames decoded, anchors detected.
         self.last_stats: dict[str, int] = {}
-
-    @property
-    def max_gap(self) -> int:
-        """Longest anchor-to-anchor distance bridged by interpolation."""
-        return 2 * self.detect_every
 
     def anchor_frames(self, clips: Sequence[Sequence[int]]) -> list[int]:
         """The frames MTCNN will run on for these clips.

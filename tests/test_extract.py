@@ -87,6 +87,27 @@ def run(root: Path, out: Path, **kwargs) -> Path:
     return extract.prepare("folder", root, out, **options)
 
 
+def test_masi_train_and_eval_samplings():
+    train = extract.sample_clips(1000, "masi_train", 10, 27)
+    assert len(train) == 27 and all(len(c) == 10 for c in train)
+    flat = [f for c in train for f in c]
+    assert len(set(flat)) == 270 and flat == sorted(flat) and flat[0] == 0 and flat[-1] == 999
+    short = extract.sample_clips(95, "masi_train", 10, 27)  # fewer frames than 270: all of them
+    assert [f for c in short for f in c] == list(range(90))
+    (evaluation,) = extract.sample_clips(1000, "masi_eval", 110, 1)
+    assert evaluation == list(range(0, 770, 7))  # one frame in seven, 110 of them
+    assert extract.sample_clips(50, "masi_eval", 110, 1) == [list(range(0, 50, 7))]
+    assert extract.sample_clips(0, "masi_eval", 110, 1) == []
+
+
+def test_sparse_samplings_detect_every_sampled_frame():
+    ex = extract._make_extractor(extract.ExtractConfig(sampling="masi_eval", clip_len=110,
+                                                       clips_per_video=1))
+    assert (ex.detect_every, ex.max_gap) == (1, 14)
+    dense = extract._make_extractor(extract.ExtractConfig())
+    assert (dense.detect_every, dense.max_gap) == (5, 10)
+
+
 def test_sample_clips_policies():
     assert extract.sample_clips(100, "clrnet", 5, 16) == [list(range(5 * c, 5 * c + 5)) for c in range(16)]
     assert extract.sample_clips(12, "clrnet", 5, 16) == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]]
