@@ -10,7 +10,8 @@ Subjects (scripts): ``clrnet`` and ``two_branch`` (inference seconds per clip at
 ``bench_models inference``), ``profile`` (per-layer time of fused CLRNet-50), ``train`` (training
 step of a tiny CLRNet), ``pipeline`` (input pipeline clips/s, ``bench_pipeline``), ``faces``
 (face-extraction frames/s, ``bench_faces``), ``predict`` (end-to-end real-time factor,
-``bench_predict``). ``--quick`` shrinks every subject to a smoke run (numbers not for reporting).
+``bench_predict``), ``export`` (latency of the exported SavedModel / TFLite CLRNet beside
+the Keras path, ``bench_export``). ``--quick`` shrinks every subject to a smoke run (numbers not for reporting).
 A subject that fails gives one ``{"subject": ..., "error": ...}`` row; the others still run and
 the exit status is 1.
 
@@ -53,6 +54,9 @@ SUBJECTS: dict[str, tuple[str, list[str], list[str]]] = {
     "pipeline": ("benchmarks.bench_pipeline", [], ["--clips", "24", "--measure", "48"]),
     "faces": ("benchmarks.bench_faces", [], ["--naive-frames", "5", "--repeat", "1"]),
     "predict": ("benchmarks.bench_predict", [], ["--repeat", "1", "--no-cli"]),
+    "export": ("benchmarks.bench_export",
+               ["--model", "clrnet", "--batch", "1", "8", "--iters", "2", "--threads", "2"],
+               ["--model", "tiny", "--batch", "1", "--iters", "1"]),
 }
 
 

@@ -146,7 +146,7 @@ def test_the_reader_resolves_imports(tmp_path, text, expected):
 
 def test_the_order_check_can_fail(tmp_path):
     path = tmp_path / "m.py"
-    path.write_text("def f():\n    import experiments.harness\n")
-    assert _imports("clrnet.fake", path, top_level_only=False) == {"experiments.harness"}
+    path.write_text("def f():\n    import experiments.protocol\n")
+    assert _imports("clrnet.fake", path, top_level_only=False) == {"experiments.protocol"}
     assert _imports("clrnet.fake", path, top_level_only=True) == set()
     assert _cycles({"a": {"b"}, "b": {"a"}, "c": {"a"}}) == [["a", "b"]]
