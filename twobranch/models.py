@@ -59,6 +59,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from clrnet.training.batchnorm import recalibrate_batchnorm
 from twobranch.errors import DenseNetWeightsError
 from twobranch.layers import DeepLoG, DistanceToCenter, center_distance
 from twobranch.losses import IsolationLoss, default_radii
@@ -507,46 +508,6 @@ def _batches(data: Iterable) -> Iterable[tuple[np.ndarray, np.ndarray | None]]:
         yield np.asarray(x, dtype="float32"), None if y is None else np.asarray(y).reshape(-1)
 
 
-def recalibrate_batchnorm(model: keras.Model, data: Iterable, max_batches: int | None = None) -> int:
-    """Set every BatchNormalization's moving statistics to the average of its batch statistics.
-
-    Runs the batches through the model in training mode (no weight update) with each layer's
-    momentum set to ``i / (i + 1)`` for batch ``i``, so the moving mean/variance become the plain
-    average over the batches; momenta are restored afterwards.
-
-    Args:
-        model: any Keras model.
-        data: iterable of ``x`` or ``(x, y[, w])`` batches.
-        max_batches: stop after this many batches.
-
-    Returns:
-        The number of batches used.
-    """
-    bns = [layer for layer in _all_layers(model) if isinstance(layer, keras.layers.BatchNormalization)]
-    momenta = [bn.momentum for bn in bns]
-    used = 0
-    try:
-        for i, (x, _) in enumerate(_batches(data)):
-            if max_batches is not None and i >= max_batches:
-                break
-            for bn in bns:
-                bn.momentum = i / (i + 1.0)
-            model(x, training=True)
-            used += 1
-    finally:
-        for bn, m in zip(bns, momenta, strict=True):
-            bn.momentum = m
-    return used
-
-
-def _all_layers(model: keras.Model) -> list[keras.layers.Layer]:
-    out = []
-    for layer in model.layers:
-        inner = layer.layer if isinstance(layer, keras.layers.TimeDistributed) else layer
-        out.extend(_all_layers(inner) if isinstance(inner, keras.Model) else [inner])
-    return out
-
-
 def compute_center(model: keras.Model, real_dataset: Iterable, max_batches: int | None = None,
                    recalibrate_bn: bool = False) -> np.ndarray:
     """Mean embedding of real training sequences under the (untrained) network.
@@ -557,7 +518,7 @@ def compute_center(model: keras.Model, real_dataset: Iterable, max_batches: int 
             real (label 0) samples count.
         max_batches: stop after this many batches (None = all).
         recalibrate_bn: first set the BatchNorm moving statistics to the data's
-            (:func:`recalibrate_batchnorm` over the same batches). The paper starts from ImageNet
+            (:func:`clrnet.training.recalibrate_batchnorm` over the same batches). The paper starts from ImageNet
             weights whose statistics already fit faces; a randomly initialised network's do not,
             and without this its evaluation-mode embeddings (and so c) move as soon as training
             updates the statistics.
@@ -573,7 +534,7 @@ def compute_center(model: keras.Model, real_dataset: Iterable, max_batches: int 
         encodings of all the natural ... sequences in the training set ... before training").
     """
     if recalibrate_bn:
-        recalibrate_batchnorm(model, real_dataset, max_batches)
+        recalibrate_batchnorm(model, (x for x, _ in _batches(real_dataset)), max_batches)
     total, count = None, 0
     for i, (x, y) in enumerate(_batches(real_dataset)):
         if max_batches is not None and i >= max_batches:

@@ -17,9 +17,13 @@ class HParams:
     maximised, as the official CLRNet-paper notebooks' ``ModelCheckpoint(monitor='val_acc',
     mode='max', save_best_only=True)`` (``shahroztariq/CLRNet`` ``src/*_DF.ipynb``,
     ``src/*_ALL.ipynb``). ``augment`` None means the model's official choice
-    (``ModelSpec.augment``: CLRNet augments, its baselines do not). ``balance``: ``"none"`` switches balancing off; balanced class
+    (``ModelSpec.augment``: CLRNet augments, its baselines do not). ``balance``: balanced class
     weights by default; merge and transfer learning default to ``"batches"`` (real and fake
-    samples alternate, the minority class oversampled) unless the caller gives it.
+    samples alternate, the minority class oversampled) unless the caller gives it; ``"none"``
+    switches balancing off. ``bn_recalibration``: recalibrate BatchNormalization statistics on
+    this many training batches before every validation and at the end
+    (:mod:`clrnet.training.batchnorm`; the quick profile's fix for briefly trained models, off
+    in the papers' protocol).
     """
 
     epochs: int = 300
@@ -41,6 +45,7 @@ class HParams:
     resume: bool = False
     verbose: int | str = "auto"
     pipeline_kwargs: dict[str, Any] = field(default_factory=dict)
+    bn_recalibration: int | None = None
 
 
 def resolve_hp(model_name: str | None = None, *, transfer: bool = False, **hp: Any) -> HParams:

@@ -96,7 +96,7 @@ def _fit(model_fn: Callable[[], keras.Model], train_ds, val_ds, run_dir: Path, h
         monitor=hp.monitor, patience=hp.patience, compile_kwargs=compile_kwargs,
         strategy=strategy, steps_per_epoch=hp.steps_per_epoch,
         validation_steps=hp.validation_steps, keep_checkpoints=hp.keep_checkpoints,
-        seed=hp.seed, verbose=hp.verbose)
+        seed=hp.seed, verbose=hp.verbose, bn_recalibration=hp.bn_recalibration)
 
 
 def _prepare(run_dir: str | os.PathLike, hp: HParams) -> Path:

@@ -8,7 +8,8 @@ the run folder of :mod:`clrnet.training.run_folder` (run record, checkpoints, ``
 
 Modules: :mod:`~clrnet.training.loop` (:func:`fit_model`), :mod:`~clrnet.training.callbacks`,
 :mod:`~clrnet.training.run_folder`, :mod:`~clrnet.training.devices` (distribution strategy,
-precision policy).
+precision policy), :mod:`~clrnet.training.batchnorm` (BatchNorm statistics of briefly trained
+models).
 
 The official CLRNet notebooks (``shahroztariq/CLRNet``, ``src/CLRNET_*.ipynb``) save a full model
 every epoch with ``ModelCheckpoint``, log with ``CSVLogger`` and resume by hand with
@@ -32,6 +33,7 @@ tf.data.Dataset`` for pipelines whose order is a function of (seed, epoch).
 """
 
 from clrnet.run_record import write_run_record
+from clrnet.training.batchnorm import BatchNormRecalibration, recalibrate_batchnorm
 from clrnet.training.callbacks import EpochScalars, RunCheckpoint
 from clrnet.training.devices import (
     PRECISION_MODES,
@@ -53,6 +55,7 @@ from clrnet.training.run_folder import (
 
 __all__ = [
     "PRECISION_MODES",
+    "BatchNormRecalibration",
     "EpochScalars",
     "FitResult",
     "RunCheckpoint",
@@ -66,6 +69,7 @@ __all__ = [
     "monitor_mode",
     "read_history",
     "read_state",
+    "recalibrate_batchnorm",
     "save_model_atomic",
     "set_precision",
     "set_rng_states",

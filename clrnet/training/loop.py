@@ -14,6 +14,7 @@ import keras
 import tensorflow as tf
 
 from clrnet.errors import ConfigError, ResumeError
+from clrnet.training.batchnorm import BatchNormRecalibration
 from clrnet.training.callbacks import EpochScalars, RunCheckpoint
 from clrnet.training.devices import ensure_float32_output
 from clrnet.training.run_folder import (
@@ -97,6 +98,7 @@ def fit_model(model_fn: Callable[[], keras.Model],
               validation_steps: int | None = None,
               class_weight: Mapping[int, float] | None = None,
               extra_callbacks: Iterable[keras.callbacks.Callback] = (),
+              bn_recalibration: int | None = None,
               keep_checkpoints: int | None = 2,
               tensorboard: bool = True,
               seed: int | None = None,
@@ -124,6 +126,10 @@ def fit_model(model_fn: Callable[[], keras.Model],
         validation_steps: validation batches per epoch.
         class_weight: optional ``{label: weight}`` for ``fit``.
         extra_callbacks: more Keras callbacks.
+        bn_recalibration: if given, recalibrate BatchNormalization statistics on this many
+            training batches before every validation pass, before every checkpoint and at the
+            end (:class:`clrnet.training.batchnorm.BatchNormRecalibration`; for briefly
+            trained models, whose moving statistics are still near their initial values).
         keep_checkpoints: newest epoch checkpoints to keep (None: all).
         tensorboard: write per-epoch TensorBoard scalars to ``run_dir/logs`` (see
             :class:`EpochScalars`).
@@ -180,6 +186,8 @@ def fit_model(model_fn: Callable[[], keras.Model],
     else:
         _truncate_history(history_path, initial_epoch)
     callbacks: list[keras.callbacks.Callback] = [
+        # first, so that validation, the CSV row and the checkpoint see recalibrated statistics
+        *([BatchNormRecalibration(train_ds, bn_recalibration)] if bn_recalibration else []),
         keras.callbacks.CSVLogger(str(history_path), append=True),
         ckpt_cb,
     ]
