@@ -59,6 +59,7 @@ __all__ = [
     "log_wp_point",
     "log_wp_at_threshold",
     "summarize",
+    "bootstrap_ci",
     "level_summaries",
     "sequence_video_scores",
     "CVSelection",
@@ -420,6 +421,68 @@ def summarize(
     for r in recalls:
         out[f"log_wp@{r:g}"] = log_wp(y, s, r, alpha)
     return out
+
+
+def bootstrap_ci(
+    y_true: Iterable,
+    y_score: Iterable,
+    groups: Iterable | None = None,
+    metric=None,
+    *,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of a metric, resampling whole groups (videos) per class.
+
+    Clips of one video are not independent samples, so the resampling unit is the group: each
+    replicate draws, with replacement, as many fake groups as there are fake groups and as many
+    real groups as real ones (a stratified bootstrap: both classes are always present), and
+    takes every sample of the drawn groups.
+
+    Args:
+        y_true: binary labels, fake = 1 (constant within a group).
+        y_score: scores, higher = more fake.
+        groups: group id per sample (e.g. ``method/video_id``); None: every sample is its group.
+        metric: ``f(y, s) -> float`` (default :func:`roc_auc`).
+        n_boot: bootstrap replicates.
+        level: coverage of the interval (0.95: the 2.5th and 97.5th percentiles).
+        seed: random seed (the interval is a function of the data and the seed).
+
+    Returns:
+        ``(low, high)``; ``(nan, nan)`` when a class has no group.
+
+    Raises:
+        MetricInputError: mismatched lengths, non-binary labels, a group holding both labels,
+            or ``level`` outside (0, 1).
+
+    References:
+        Efron and Tibshirani, "An Introduction to the Bootstrap", 1993 (percentile interval).
+    """
+    y, s = _validate(y_true, y_score)
+    if not 0.0 < level < 1.0:
+        raise MetricInputError(f"level must be in (0, 1), got {level}")
+    metric = metric or roc_auc
+    g = np.arange(y.size) if groups is None else np.asarray(list(groups))
+    if g.size != y.size:
+        raise MetricInputError(f"groups has {g.size} values but y_true has {y.size}")
+    codes, inverse = np.unique(g, return_inverse=True)
+    members = [np.flatnonzero(inverse == k) for k in range(codes.size)]
+    labels = np.array([y[m[0]] for m in members])
+    if any((y[m] != labels[k]).any() for k, m in enumerate(members)):
+        raise MetricInputError("a group (video) holds both fake and real samples")
+    fake, real = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
+    if fake.size == 0 or real.size == 0:
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    values = np.empty(n_boot)
+    for b in range(n_boot):
+        picked = np.concatenate([rng.choice(fake, fake.size), rng.choice(real, real.size)])
+        idx = np.concatenate([members[k] for k in picked])
+        values[b] = metric(y[idx], s[idx])
+    tail = 100.0 * (1.0 - level) / 2.0
+    low, high = np.nanpercentile(values, [tail, 100.0 - tail])
+    return float(low), float(high)
 
 
 def level_summaries(

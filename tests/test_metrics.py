@@ -173,3 +173,32 @@ def test_cross_validated_selection_picks_informative_setting():
     assert two.loc["v000", "score"] == pytest.approx(first[:2].mean())
     with pytest.raises(M.MetricInputError, match="folds"):
         M.cross_validated_selection(train.head(8), recall=0.5)
+
+
+def test_bootstrap_ci_resamples_videos_and_narrows_with_more_videos():
+    rng = np.random.default_rng(0)
+
+    def table(n_videos: int, clips: int = 5):
+        y, s, g = [], [], []
+        for v in range(n_videos):
+            label = v % 2
+            centre = rng.normal(1.2 * label, 1.0)  # a per-video effect: clips are not independent
+            for _ in range(clips):
+                y.append(label)
+                s.append(centre + rng.normal(0, 0.3))
+                g.append(f"v{v}")
+        return np.array(y), np.array(s), g
+
+    y, s, g = table(8)
+    lo, hi = M.bootstrap_ci(y, s, g, n_boot=400, seed=1)
+    assert lo <= M.roc_auc(y, s) <= hi and hi - lo > 0.1
+    assert (lo, hi) == M.bootstrap_ci(y, s, g, n_boot=400, seed=1)  # a function of the seed
+    # treating every clip as independent understates the uncertainty
+    clip_lo, clip_hi = M.bootstrap_ci(y, s, None, n_boot=400, seed=1)
+    assert clip_hi - clip_lo < hi - lo
+    y2, s2, g2 = table(64)
+    lo2, hi2 = M.bootstrap_ci(y2, s2, g2, n_boot=400, seed=1)
+    assert hi2 - lo2 < hi - lo
+    assert np.isnan(M.bootstrap_ci([1, 1], [0.2, 0.4], ["a", "b"])[0])  # one class only
+    with pytest.raises(M.MetricInputError, match="both fake and real"):
+        M.bootstrap_ci([0, 1], [0.1, 0.9], ["a", "a"])
