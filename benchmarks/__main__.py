@@ -8,7 +8,8 @@ where the script did not record them itself. ``--out FILE`` also appends the lin
 
 Subjects (scripts): ``clrnet`` and ``two_branch`` (inference seconds per clip at batch 1 and 8,
 ``bench_models inference``), ``profile`` (per-layer time of fused CLRNet-50), ``train`` (training
-step of a tiny CLRNet), ``pipeline`` (input pipeline clips/s, ``bench_pipeline``), ``faces``
+step of a tiny CLRNet, Keras vs fused ConvLSTM), ``train_full`` (a full-size CLRNet-50 training
+step at batch 2, fused vs Keras; about 16 GB free needed for the Keras variant), ``pipeline`` (input pipeline clips/s, ``bench_pipeline``), ``faces``
 (face-extraction frames/s, ``bench_faces``), ``predict`` (end-to-end real-time factor,
 ``bench_predict``), ``export`` (latency of the exported SavedModel / TFLite CLRNet beside
 the Keras path, ``bench_export``). ``--quick`` shrinks every subject to a smoke run (numbers not for reporting).
@@ -51,6 +52,13 @@ SUBJECTS: dict[str, tuple[str, list[str], list[str]]] = {
                 ["profile", "--batch", "1", "--iters", "1"]),
     "train": ("benchmarks.bench_models", ["train", "--iters", "5"],
               ["train", "--iters", "2", "--train-size", "32", "--train-precisions", "float32"]),
+    "train_full": ("benchmarks.bench_models",
+                   ["train", "--train-model", "clrnet50", "--train-batch", "2",
+                    "--train-precisions", "float32", "--train-convlstms", "fused", "keras",
+                    "--iters", "2"],
+                   ["train", "--train-model", "clrnet50", "--train-size", "64",
+                    "--train-batch", "1", "--train-precisions", "float32",
+                    "--train-convlstms", "fused", "--iters", "1"]),
     "pipeline": ("benchmarks.bench_pipeline", [], ["--clips", "24", "--measure", "48"]),
     "faces": ("benchmarks.bench_faces", [], ["--naive-frames", "5", "--repeat", "1"]),
     "predict": ("benchmarks.bench_predict", [], ["--repeat", "1", "--no-cli"]),

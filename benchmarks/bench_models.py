@@ -13,8 +13,11 @@ Subjects (one JSON line per measurement, each with :func:`benchmarks.common.mach
 * ``profile``: per-layer CPU seconds of the fused CLRNet-50 (each layer run alone, compiled, on its
   real input), grouped by layer type, with analytic GFLOP and GFLOP per CPU second for ConvLSTM
   layers (CPU seconds so that the profile holds on a shared machine).
-* ``train``: seconds per training step (Adam, BCE) of a tiny CLRNet on random data, plain
-  ``ConvLSTM2D`` vs :class:`clrnet.inference.FusedConvLSTM2D`, float32 and mixed_bfloat16.
+* ``train``: seconds per training step (Adam, the official BCE on the 2-way softmax, L2 terms
+  included) on random data, ``build_clrnet(convlstm="keras")`` (Keras' ``ConvLSTM2D``) vs
+  ``convlstm="fused"`` (:class:`clrnet.models.convlstm.FusedConvLSTM2D`, the default since
+  issue #15), per ``--train-precisions``: ``--train-model tiny`` (CLRNet (1,1,1,1) x16, 5x64x64)
+  or ``clrnet50`` (full size, 5x240x240x3; use ``--train-batch 2``).
 
 Timings: one warm-up call, then ``--iters`` timed calls; the median wall time and the median
 process CPU time (all threads) are reported with the load average before and after (the 2-core
@@ -25,6 +28,8 @@ Usage::
     python -m benchmarks.bench_models inference --model clrnet --batch 1 8 --modes keras bf16
     python -m benchmarks.bench_models profile --batch 8
     python -m benchmarks.bench_models train
+    python -m benchmarks.bench_models train --train-model clrnet50 --train-batch 2 \\
+        --train-precisions float32 --iters 2
 """
 
 from __future__ import annotations
@@ -75,13 +80,16 @@ def timed(fn: Callable[[], object], iters: int, cpu: list | None = None) -> tupl
     return statistics.median(times), times
 
 
-def build(name: str, head_scale: float = 1.0, seed: int = 0):
+def build(name: str, head_scale: float = 1.0, seed: int = 0, convlstm: str = "keras"):
     """Full-size model with random weights (``clrnet`` = CLRNet-50, ``two_branch`` = Masi et al.).
 
     Args:
         name: ``"clrnet"`` or ``"two_branch"``.
         head_scale: multiply the last Dense kernel by this (spreads P(fake) for agreement checks).
         seed: random seed.
+        convlstm: CLRNet's ConvLSTM layer (``build_clrnet(convlstm=...)``). ``"keras"`` by default
+            so that the ``keras``/``graph``/``bf16_unfused`` modes time Keras' own ConvLSTM2D,
+            as before issue #15, and the fused modes fuse it themselves (same weights).
 
     Returns:
         The Keras model.
@@ -96,7 +104,7 @@ def build(name: str, head_scale: float = 1.0, seed: int = 0):
     else:
         from clrnet.models import build_model
 
-        model = build_model(name)
+        model = build_model(name, convlstm=convlstm)
     if head_scale != 1.0:
         dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)][-1]
         kernel, *rest = dense.get_weights()
@@ -258,36 +266,97 @@ def run_profile(args: argparse.Namespace) -> None:
           "load_after": round(os.getloadavg()[0], 2)}, args.out)
 
 
-def run_train(args: argparse.Namespace) -> None:
-    """Seconds per training step of a tiny CLRNet, plain vs fused ConvLSTM, f32 vs bf16."""
+#: ``--train-model`` choices: CLRNet builder arguments and the default square input size.
+TRAIN_MODELS = {
+    "tiny": ({"repetitions": (1, 1, 1, 1), "initial_filters": 16}, 64),
+    "clrnet50": ({}, 240),  # official CLRNet-50: 248,160,514 parameters
+}
+
+
+def train_step_rows(model_key: str, size: int, batch: int, precisions, iters: int,
+                    convlstms=("keras", "fused")):
+    """Time ``train_on_batch`` of a CLRNet built with each ConvLSTM layer, on random data.
+
+    Each model is built from the same seed (identical weights), compiled with Adam and the
+    official binary cross-entropy on the 2-way softmax (L2 terms of the ConvLSTMs included), and
+    run once to warm up (tracing) before ``iters`` timed steps.
+
+    Args:
+        model_key: a key of :data:`TRAIN_MODELS`.
+        size: square input side (clips 5 x size x size x 3).
+        batch: clips per step.
+        precisions: Keras dtype policies (``"float32"``, ``"mixed_bfloat16"``).
+        iters: timed steps after the warm-up step.
+        convlstms: ``build_clrnet(convlstm=...)`` choices to compare.
+
+    Yields:
+        One row per (precision, ConvLSTM layer): median wall and process-CPU seconds per step,
+        the first (tracing) step, the loss of the first step (equal for both layers up to
+        rounding: same weights, same data), the process's peak resident memory so far (GiB; run one
+        layer per process, ``--train-convlstms``, for a peak of its own) and the load average.
+    """
+    import gc
+    import resource
+
     import keras
     import numpy as np
 
-    from clrnet.inference import fuse_convlstm
-    from clrnet.models import build_model, loss_for
+    from clrnet.models import build_clrnet
 
-    shape = (5, args.train_size, args.train_size, 3)
+    kwargs, _ = TRAIN_MODELS[model_key]
+    shape = (5, size, size, 3)
     rng = np.random.default_rng(0)
-    x = rng.random((args.train_batch, *shape), dtype=np.float32)
-    y = np.eye(2, dtype=np.float32)[rng.integers(0, 2, args.train_batch)]
-    for precision in args.train_precisions:
-        for fused in (False, True):
+    x = rng.random((batch, *shape), dtype=np.float32)
+    y = np.eye(2, dtype=np.float32)[rng.integers(0, 2, batch)]
+    for precision in precisions:
+        for convlstm in convlstms:
+            keras.backend.clear_session()
+            gc.collect()
             keras.mixed_precision.set_global_policy(precision)
             keras.utils.set_random_seed(0)
-            model = build_model("clrnet", input_shape=shape, repetitions=(1, 1, 1, 1),
-                                initial_filters=16)
-            if fused:
-                model = fuse_convlstm(model)
-            model.compile(keras.optimizers.Adam(5e-5), loss_for(model))
+            t0 = time.perf_counter()
+            model = build_clrnet(input_shape=shape, convlstm=convlstm, **kwargs)
+            build_s = time.perf_counter() - t0
             keras.mixed_precision.set_global_policy("float32")
+            model.compile(keras.optimizers.Adam(5e-5), keras.losses.BinaryCrossentropy())
+            load_before = round(os.getloadavg()[0], 2)
+            t0 = time.perf_counter()
+            first_loss = float(model.train_on_batch(x, y))
+            first_s = time.perf_counter() - t0
             cpu: list[float] = []
-            med, times = timed(lambda m=model: m.train_on_batch(x, y), args.iters, cpu)
-            emit({"benchmark": "train_step", "model": "clrnet tiny (1,1,1,1) x16",
-                  "input": list(shape), "batch": args.train_batch, "precision": precision,
-                  "convlstm": "fused" if fused else "keras", "s_per_step": round(med, 4),
-                  "cpu_s_per_step": round(statistics.median(cpu), 4),
-                  "times_s": [round(t, 4) for t in times],
-                  "load_after": round(os.getloadavg()[0], 2)}, args.out)
+            times = []
+            for _ in range(iters):
+                c0, t0 = time.process_time(), time.perf_counter()
+                model.train_on_batch(x, y)
+                times.append(time.perf_counter() - t0)
+                cpu.append(time.process_time() - c0)
+            yield {"benchmark": "train_step", "model": _train_model_name(model_key, kwargs),
+                   "params": model.count_params(), "input": list(shape), "batch": batch,
+                   "precision": precision, "convlstm": convlstm,
+                   "optimizer": "Adam", "loss": "binary_crossentropy (2-way softmax) + L2",
+                   "s_per_step": round(statistics.median(times), 4),
+                   "cpu_s_per_step": round(statistics.median(cpu), 4),
+                   "times_s": [round(t, 4) for t in times], "first_step_s": round(first_s, 2),
+                   "build_s": round(build_s, 1), "first_step_loss": round(first_loss, 6),
+                   "peak_rss_gb": round(
+                       resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+                   "load_before": load_before, "load_after": round(os.getloadavg()[0], 2)}
+            del model
+            gc.collect()
+
+
+def _train_model_name(model_key: str, kwargs: dict) -> str:
+    if model_key == "tiny":
+        return f"clrnet tiny {tuple(kwargs['repetitions'])} x{kwargs['initial_filters']}"
+    return "clrnet50 (full size)"
+
+
+def run_train(args: argparse.Namespace) -> None:
+    """Seconds per training step of CLRNet, Keras vs fused ConvLSTM (tiny or full CLRNet-50)."""
+    size = args.train_size or TRAIN_MODELS[args.train_model][1]
+    for row in train_step_rows(args.train_model, size, args.train_batch, args.train_precisions,
+                               args.iters, args.train_convlstms):
+        emit(row, args.out)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -301,9 +370,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--head-scale", type=float, default=1.0)
     p.add_argument("--precision", default="auto", help="profile: float32, bfloat16 or auto")
     p.add_argument("--top", type=int, default=8, help="profile: slowest layers listed")
-    p.add_argument("--train-size", type=int, default=64)
+    p.add_argument("--train-model", default="tiny", choices=list(TRAIN_MODELS),
+                   help="train: tiny CLRNet (1,1,1,1)x16 or full-size CLRNet-50")
+    p.add_argument("--train-size", type=int, default=None,
+                   help="train: input side (default 64 for tiny, 240 for clrnet50)")
     p.add_argument("--train-batch", type=int, default=4)
     p.add_argument("--train-precisions", nargs="+", default=["float32", "mixed_bfloat16"])
+    p.add_argument("--train-convlstms", nargs="+", default=["keras", "fused"],
+                   choices=["keras", "fused"], help="train: ConvLSTM layers compared, in order")
     p.add_argument("--out", default=None, help="also append the JSON lines to this file")
     return p
 

@@ -3,15 +3,12 @@
 Nothing here changes what a model computes; it changes how. Three independent levers, each
 measured by ``python -m benchmarks models`` (README "Performance"):
 
-* **Fused ConvLSTM** (:class:`FusedConvLSTM2D`). Keras 3's ``ConvLSTM2D`` runs its cell in a
-  ``while`` loop, and every step makes eight convolutions (input and recurrent convolution of
-  each of the four gates, ``keras/src/layers/rnn/conv_lstm.py``). The input convolution does not
-  depend on the recurrence, so the fused layer makes it **one** convolution over all B*T frames
-  with the four gates' kernels side by side (4F output channels), then per step **one** recurrent
-  convolution (4F outputs) and the gate arithmetic in a statically unrolled loop (T is known,
-  5 for CLRNet). At t = 0 the hidden state is zero, so the recurrent convolution of the first
-  step is skipped (it would add exactly zero). Same maths as Keras's cell (gate order i, f, c, o;
-  ``c = f*c + i*act(x_c + h_c)``; ``h = o*act(c)``), same weights and weight layout.
+* **Fused ConvLSTM** (:class:`FusedConvLSTM2D`, defined in :mod:`clrnet.models.convlstm` and
+  re-exported here): one input convolution over all B*T frames, one recurrent convolution per
+  step, same weights and maths as Keras's ``ConvLSTM2D``. Since issue #15 the CLRNet builders use
+  it for training too, so package models already hold it; :func:`fuse_convlstm` (and ``fuse=``
+  below) still swaps it in for models that hold plain ``ConvLSTM2D`` layers (``.keras`` files
+  saved before, or built with ``convlstm="keras"``).
 * **bfloat16** (``precision="bfloat16"``): the model is cloned with the ``mixed_bfloat16`` policy
   (convolutions and matmuls in bfloat16, weights kept in float32 and cast on use; oneDNN runs
   them on AVX512-BF16/AMX on CPUs that have it), the gate arithmetic and the cell state of the
@@ -39,7 +36,8 @@ from typing import Any
 import keras
 import numpy as np
 import tensorflow as tf
-from keras import ops
+
+from clrnet.models.convlstm import FusedConvLSTM2D, fused_convlstm_sequence
 
 __all__ = [
     "PRECISIONS",
@@ -48,6 +46,7 @@ __all__ = [
     "InferenceError",
     "cast_model",
     "fuse_convlstm",
+    "fused_convlstm_sequence",
     "make_predict_fn",
     "resolve_precision",
 ]
@@ -62,80 +61,7 @@ class InferenceError(ValueError):
     """A precision mode this machine cannot run, or a model the fast path cannot take."""
 
 
-@keras.saving.register_keras_serializable(package="deepfake_repro")
-class FusedConvLSTM2D(keras.layers.ConvLSTM2D):
-    """``ConvLSTM2D`` whose input convolution runs once over all frames (same weights, same maths).
-
-    Takes exactly ``keras.layers.ConvLSTM2D``'s arguments (it adds none, so ``get_config`` is the
-    parent's) and owns the same variables, so ``set_weights`` from a ``ConvLSTM2D`` works. Uses
-    the fused path when the clip length is static and the layer is a plain forward,
-    non-stateful, state-less one without (recurrent) dropout in training; otherwise it defers to
-    ``ConvLSTM2D.call``.
-    """
-
-    def _fusable(self, sequences, initial_state, mask, training) -> bool:
-        dropping = bool(training) and (self.cell.dropout > 0 or self.cell.recurrent_dropout > 0)
-        return (
-            sequences.shape[1] is not None
-            and initial_state is None
-            and mask is None
-            and not dropping
-            and not self.go_backwards
-            and not self.stateful
-            and not self.return_state
-            and self.data_format == "channels_last"
-        )
-
-    def call(self, sequences, initial_state=None, mask=None, training=False):
-        if not self._fusable(sequences, initial_state, mask, training):
-            return super().call(sequences, initial_state=initial_state, mask=mask,
-                                training=training)
-        return fused_convlstm_sequence(self.cell, sequences, self.return_sequences)
-
-
-def fused_convlstm_sequence(cell, sequences, return_sequences: bool = True):
-    """Run a ConvLSTM cell over ``sequences`` with one batched input convolution.
-
-    Args:
-        cell: a built ``keras.layers.ConvLSTMCell`` (2-D, channels_last).
-        sequences: tensor (B, T, H, W, C), T static.
-        return_sequences: return every step's hidden state (B, T, H', W', F) or the last one.
-
-    Returns:
-        The hidden states, in the compute dtype of ``sequences``.
-
-    References:
-        Shi et al., NeurIPS'15, eq. (3) without peepholes, as in Keras's ``ConvLSTMCell``.
-    """
-    steps = int(sequences.shape[1])
-    shape = ops.shape(sequences)
-    batch = shape[0]
-    frames = ops.reshape(sequences, (-1, shape[2], shape[3], shape[4]))
-    z = ops.conv(frames, ops.cast(cell.kernel, frames.dtype), strides=cell.strides,
-                 padding=cell.padding, dilation_rate=cell.dilation_rate)
-    if cell.use_bias:
-        z = z + ops.cast(cell.bias, z.dtype)
-    zshape = ops.shape(z)
-    z = ops.reshape(z, (batch, steps, zshape[1], zshape[2], zshape[3]))
-    rec_kernel = ops.cast(cell.recurrent_kernel, frames.dtype)
-    act, rec_act = cell.activation, cell.recurrent_activation
-    h = c = None
-    outputs = []
-    for t in range(steps):
-        zt = z[:, t]
-        if h is not None:  # h_0 = 0: its recurrent convolution would add exactly zero
-            zt = zt + ops.conv(ops.cast(h, frames.dtype), rec_kernel, strides=1, padding="same")
-        zt = ops.cast(zt, "float32")  # gate arithmetic and cell state in float32
-        z_i, z_f, z_c, z_o = ops.split(zt, 4, axis=-1)
-        i = rec_act(z_i)
-        c = i * act(z_c) if c is None else rec_act(z_f) * c + i * act(z_c)
-        h = rec_act(z_o) * act(c)
-        outputs.append(h)
-    out = ops.stack(outputs, axis=1) if return_sequences else outputs[-1]
-    return ops.cast(out, frames.dtype)
-
-
-_FUSED_ENTRY = {"module": "clrnet.inference", "class_name": "FusedConvLSTM2D",
+_FUSED_ENTRY = {"module": FusedConvLSTM2D.__module__, "class_name": "FusedConvLSTM2D",
                 "registered_name": "deepfake_repro>FusedConvLSTM2D"}
 
 

@@ -16,7 +16,7 @@ from clrnet.inference import (
     make_predict_fn,
     resolve_precision,
 )
-from clrnet.models import build_model, fake_probability
+from clrnet.models import build_clrnet, build_model, fake_probability
 from clrnet.models.activations import hard_sigmoid_keras2
 from clrnet.training import cpu_supports_bf16
 
@@ -42,6 +42,15 @@ def tiny_clrnet() -> keras.Model:
     keras.utils.set_random_seed(1)
     model = build_model("clrnet", input_shape=TINY_SHAPE, repetitions=(1, 1), initial_filters=8)
     return _spread_head(model)
+
+
+@pytest.fixture(scope="module")
+def tiny_plain(tiny_clrnet) -> keras.Model:
+    """``tiny_clrnet`` rebuilt with Keras' own ConvLSTM2D (as in files saved before issue #15)."""
+    model = build_clrnet(input_shape=TINY_SHAPE, repetitions=(1, 1), initial_filters=8,
+                         convlstm="keras")
+    model.set_weights(tiny_clrnet.get_weights())
+    return model
 
 
 @pytest.fixture(scope="module")
@@ -100,15 +109,19 @@ def test_fused_layer_gradients_match():
         np.testing.assert_allclose(g_fused, g_ref, rtol=1e-4, atol=1e-4)
 
 
-def test_fuse_convlstm_replaces_every_layer_and_agrees(tiny_clrnet, tiny_ref):
-    fused = fuse_convlstm(tiny_clrnet)
+def test_fuse_convlstm_replaces_every_layer_and_agrees(tiny_clrnet, tiny_plain, tiny_ref):
+    # the package's CLRNet is built fused (issue #15): nothing left to swap
+    assert sum(type(layer) is FusedConvLSTM2D for layer in tiny_clrnet.layers) == 9
+    assert fuse_convlstm(tiny_clrnet) is tiny_clrnet
+    fused = fuse_convlstm(tiny_plain)
     types = [type(layer) for layer in fused.layers]
     assert keras.layers.ConvLSTM2D not in types
     assert types.count(FusedConvLSTM2D) == sum(
-        type(layer) is keras.layers.ConvLSTM2D for layer in tiny_clrnet.layers
-    )
+        type(layer) is keras.layers.ConvLSTM2D for layer in tiny_plain.layers
+    ) == 9
     x, ref = tiny_ref
     assert ref.max() - ref.min() > 0.05  # spread head: P(fake) is not stuck at 0.5
+    np.testing.assert_allclose(fake_probability(tiny_plain, x), ref, atol=TOLERANCE["float32"])
     np.testing.assert_allclose(fake_probability(fused, x), ref, atol=TOLERANCE["float32"])
 
 

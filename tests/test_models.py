@@ -70,7 +70,7 @@ def test_official_layer_structure_at_full_depth():
     model = build_clrnet(input_shape=(5, 240, 240, 3), initial_filters=2)
     counts = collections.Counter(type(layer).__name__ for layer in model.layers)
     assert len(model.layers) == 207
-    assert counts["ConvLSTM2D"] == 53 and counts["BatchNormalization"] == 53
+    assert counts["FusedConvLSTM2D"] == 53 and counts["BatchNormalization"] == 53
     assert counts["Activation"] == 48 and counts["Dropout"] == 33 and counts["Add"] == 16
     assert model.get_layer("stem_pool").output.shape[1:4] == (5, 40, 40)  # stride-3 pooling
     assert model.get_layer("stage0_block0_add").output.shape[1:4] == (5, 20, 20)  # stage 0 /2

@@ -24,6 +24,10 @@ Differences from the official file, and why:
 * Basic blocks (CLRNet18/34): the official wrappers pass ``basic_block``; by analogy with the
   bottleneck its first block of stage 0 is a bare 3x3 stride-2 ConvLSTM (the keras-resnet basic block
   uses a 3x3 there anyway), then Dropout -> BN-ReLU ConvLSTM(F, 3x3); the shortcut is as above.
+* The ConvLSTM layers are :class:`clrnet.models.convlstm.FusedConvLSTM2D`, for training and
+  inference: a ``ConvLSTM2D`` subclass with the same arguments, weights (layout included) and maths
+  whose input convolution runs once over all frames (benchmarks/README.md: training-step times).
+  ``convlstm="keras"`` builds Keras' own ``ConvLSTM2D`` (reference for tests and benchmarks).
 * Layer names are ours (``stage{i}_block{j}_...``); the official file names only ``res0a_branch2a``,
   so official weights are mapped by topological order, not by name.
 * Input in [0, 1] as the authors (they divided by 255 in their ``Sequence``); no normalisation layer.
@@ -37,6 +41,7 @@ import keras
 from keras import layers
 
 from clrnet.models.activations import resolve_recurrent_activation
+from clrnet.models.convlstm import convlstm_layer
 
 BLOCK_TYPES = ("bottleneck", "basic")
 L2 = 1e-4
@@ -50,8 +55,9 @@ def _convlstm(
     padding: str,
     recurrent_activation,
     name: str,
+    convlstm: str = "fused",
 ):
-    """One ConvLSTM2D with the official settings (he_normal, l2 1e-4 on the input kernel).
+    """One ConvLSTM layer with the official settings (he_normal, l2 1e-4 on the input kernel).
 
     Args:
         x: 5-D tensor (B, T, H, W, C).
@@ -61,11 +67,12 @@ def _convlstm(
         padding: ``"same"`` or ``"valid"``.
         recurrent_activation: resolved recurrent activation.
         name: layer name.
+        convlstm: ``"fused"`` (:class:`~clrnet.models.convlstm.FusedConvLSTM2D`) or ``"keras"``.
 
     Returns:
         5-D tensor with ``return_sequences=True``.
     """
-    return layers.ConvLSTM2D(
+    return convlstm_layer(convlstm)(
         filters,
         (kernel_size, kernel_size),
         strides=(strides, strides),
@@ -92,7 +99,8 @@ def _bn_relu(x, name: str):
     return layers.Activation("relu", name=f"{name}_relu")(x)
 
 
-def _bn_relu_convlstm(x, filters, kernel_size, strides, recurrent_activation, name):
+def _bn_relu_convlstm(x, filters, kernel_size, strides, recurrent_activation, name,
+                      convlstm="fused"):
     """Pre-activation unit (residual_unit v2): BN -> ReLU -> ConvLSTM2D (same padding).
 
     Args:
@@ -102,15 +110,17 @@ def _bn_relu_convlstm(x, filters, kernel_size, strides, recurrent_activation, na
         strides: square stride.
         recurrent_activation: resolved recurrent activation.
         name: name prefix.
+        convlstm: ConvLSTM layer choice (:func:`_convlstm`).
 
     Returns:
         5-D tensor.
     """
     x = _bn_relu(x, name)
-    return _convlstm(x, filters, kernel_size, strides, "same", recurrent_activation, f"{name}_conv")
+    return _convlstm(x, filters, kernel_size, strides, "same", recurrent_activation,
+                     f"{name}_conv", convlstm)
 
 
-def _shortcut(inputs, residual, recurrent_activation, name: str):
+def _shortcut(inputs, residual, recurrent_activation, name: str, convlstm: str = "fused"):
     """Identity or valid-padded 1x1 ConvLSTM projection + BN, then add.
 
     Args:
@@ -118,6 +128,7 @@ def _shortcut(inputs, residual, recurrent_activation, name: str):
         residual: block residual branch output.
         recurrent_activation: resolved recurrent activation.
         name: name prefix.
+        convlstm: ConvLSTM layer choice (:func:`_convlstm`).
 
     Returns:
         ``inputs (+projection) + residual``.
@@ -130,7 +141,7 @@ def _shortcut(inputs, residual, recurrent_activation, name: str):
     stride_w = int(round(in_shape[3] / res_shape[3]))
     shortcut = inputs
     if stride_h > 1 or stride_w > 1 or in_shape[-1] != res_shape[-1]:
-        shortcut = layers.ConvLSTM2D(
+        shortcut = convlstm_layer(convlstm)(
             res_shape[-1],
             (1, 1),
             strides=(stride_h, stride_w),
@@ -150,7 +161,8 @@ def _dropout(x, rate: float | None, name: str):
     return layers.Dropout(rate, name=name)(x) if rate else x
 
 
-def bottleneck_block(x, filters, strides, first_of_network, dropout, recurrent_activation, name):
+def bottleneck_block(x, filters, strides, first_of_network, dropout, recurrent_activation, name,
+                     convlstm="fused"):
     """Pre-activation ConvLSTM bottleneck block (output 4 * filters channels).
 
     Args:
@@ -169,17 +181,19 @@ def bottleneck_block(x, filters, strides, first_of_network, dropout, recurrent_a
         ``bottleneck`` in ``src/CLRNet_convlstm.py`` (models.md section 1.2).
     """
     if first_of_network:
-        y = _convlstm(x, filters, 3, strides, "same", recurrent_activation, f"{name}_a_conv")
+        y = _convlstm(x, filters, 3, strides, "same", recurrent_activation, f"{name}_a_conv",
+                      convlstm)
     else:
-        y = _bn_relu_convlstm(x, filters, 1, strides, recurrent_activation, f"{name}_a")
+        y = _bn_relu_convlstm(x, filters, 1, strides, recurrent_activation, f"{name}_a", convlstm)
     y = _dropout(y, dropout, f"{name}_a_drop")
-    y = _bn_relu_convlstm(y, filters, 3, 1, recurrent_activation, f"{name}_b")
+    y = _bn_relu_convlstm(y, filters, 3, 1, recurrent_activation, f"{name}_b", convlstm)
     y = _dropout(y, dropout, f"{name}_b_drop")
-    y = _bn_relu_convlstm(y, 4 * filters, 1, 1, recurrent_activation, f"{name}_c")
-    return _shortcut(x, y, recurrent_activation, name)
+    y = _bn_relu_convlstm(y, 4 * filters, 1, 1, recurrent_activation, f"{name}_c", convlstm)
+    return _shortcut(x, y, recurrent_activation, name, convlstm)
 
 
-def basic_block(x, filters, strides, first_of_network, dropout, recurrent_activation, name):
+def basic_block(x, filters, strides, first_of_network, dropout, recurrent_activation, name,
+                convlstm="fused"):
     """Pre-activation ConvLSTM basic block (two 3x3 ConvLSTMs, output ``filters`` channels).
 
     Args:
@@ -198,12 +212,13 @@ def basic_block(x, filters, strides, first_of_network, dropout, recurrent_activa
         ``basic_block`` as used by ``CLRNet18``/``CLRNet34`` in ``src/CLRNet_convlstm.py``.
     """
     if first_of_network:
-        y = _convlstm(x, filters, 3, strides, "same", recurrent_activation, f"{name}_a_conv")
+        y = _convlstm(x, filters, 3, strides, "same", recurrent_activation, f"{name}_a_conv",
+                      convlstm)
     else:
-        y = _bn_relu_convlstm(x, filters, 3, strides, recurrent_activation, f"{name}_a")
+        y = _bn_relu_convlstm(x, filters, 3, strides, recurrent_activation, f"{name}_a", convlstm)
     y = _dropout(y, dropout, f"{name}_a_drop")
-    y = _bn_relu_convlstm(y, filters, 3, 1, recurrent_activation, f"{name}_b")
-    return _shortcut(x, y, recurrent_activation, name)
+    y = _bn_relu_convlstm(y, filters, 3, 1, recurrent_activation, f"{name}_b", convlstm)
+    return _shortcut(x, y, recurrent_activation, name, convlstm)
 
 
 _BLOCKS: dict[str, Callable] = {"bottleneck": bottleneck_block, "basic": basic_block}
@@ -218,6 +233,7 @@ def build_clrnet(
     recurrent_activation="hard_sigmoid_keras2",
     classes: int = 2,
     name: str = "clrnet",
+    convlstm: str = "fused",
 ) -> keras.Model:
     """Build CLRNet as the authors ran it (CLRNet-50 v2 bottleneck by default).
 
@@ -231,12 +247,15 @@ def build_clrnet(
         recurrent_activation: ``"hard_sigmoid_keras2"`` (official numerics), ``"sigmoid"``, ...
         classes: output units of the softmax head (2: index 1 = P(fake)).
         name: model name.
+        convlstm: ``"fused"`` (default: :class:`~clrnet.models.convlstm.FusedConvLSTM2D`, used for
+            training and inference) or ``"keras"`` (``keras.layers.ConvLSTM2D``, the reference
+            the fused layer is tested against). Same weights, maths and parameter count.
 
     Returns:
         Functional ``keras.Model`` mapping (B, T, H, W, 3) in [0, 1] to (B, classes) softmax.
 
     Raises:
-        ValueError: for a bad block type, input shape, or repetitions.
+        ValueError: for a bad block type, input shape, repetitions or ``convlstm``.
 
     References:
         Tariq et al., "One Detector to Rule Them All", WWW'21; ``src/CLRNet_convlstm.py``.
@@ -249,10 +268,11 @@ def build_clrnet(
     if not repetitions or any(int(r) < 1 for r in repetitions):
         raise ValueError(f"CLRNet repetitions must be positive integers, got {list(repetitions)}")
     rec_act = resolve_recurrent_activation(recurrent_activation)
+    convlstm_layer(convlstm)  # reject an unknown choice before building anything
     block_fn = _BLOCKS[block]
 
     inputs = keras.Input(shape=input_shape, name="clip")
-    x = _convlstm(inputs, initial_filters, 7, 2, "same", rec_act, "stem_conv")
+    x = _convlstm(inputs, initial_filters, 7, 2, "same", rec_act, "stem_conv", convlstm)
     x = _bn_relu(x, "stem")
     x = layers.MaxPooling3D(pool_size=(1, 3, 3), padding="same", name="stem_pool")(x)
     filters = initial_filters
@@ -266,6 +286,7 @@ def build_clrnet(
                 dropout=dropout,
                 recurrent_activation=rec_act,
                 name=f"stage{stage}_block{i}",
+                convlstm=convlstm,
             )
         filters *= 2
     x = layers.BatchNormalization(axis=-1, name="head_bn")(x)
