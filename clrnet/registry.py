@@ -454,8 +454,10 @@ def saved_model_info(path: str | Path) -> dict[str, Any]:
 def load_model(path: str | Path, *, compile: bool = True) -> keras.Model:
     """Load a ``.keras`` file of any installed family (the one loader every command uses).
 
-    The file's family is imported first, so its custom layers are registered. Outputs are
-    identical to ``keras.models.load_model`` on the same file.
+    The file's family is imported first, so its custom layers are registered. The model is
+    rebuilt without running the random initializers that the saved weights overwrite
+    (:func:`clrnet.fast_load.load_model`); the result (config, weights, compiled loss and
+    optimizer state) is identical to ``keras.models.load_model`` on the same file.
 
     Args:
         path: the ``.keras`` file.
@@ -474,10 +476,12 @@ def load_model(path: str | Path, *, compile: bool = True) -> keras.Model:
     family = saved_model_info(path).get("family")
     if family:
         ensure_family(family)
+    from clrnet.fast_load import load_model as fast_load_model
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return keras.models.load_model(path, compile=compile)
+            return fast_load_model(path, compile=compile)
     except Exception as exc:  # noqa: BLE001 - Keras raises many types for a bad file
         text = str(exc).strip()
         first = text.splitlines()[0][:200] if text else type(exc).__name__

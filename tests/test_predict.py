@@ -1,4 +1,4 @@
-"""clrnet.predict CLI, clrnet.aggregation and clrnet.heatmap.
+"""clrnet.predict (CLI, loading, batching, scoring thread), clrnet.aggregation, clrnet.heatmap.
 
 The real-video tests share one in-process CLI run (module fixture) over the bundled webcam
 video, the no-face dog video and crafted bad files, with few sampled frames to stay fast.
@@ -66,6 +66,12 @@ def test_batch_exit_code_and_model_block(batch):
     model = batch["report"]["model"]
     assert model["name"] == "mesoinception4_df"
     assert "MesoNet authors" in model["trained_on"] and "Deepfake" in model["trained_on"]
+    assert "DariusAf/MesoNet" in model["weights_source"]
+    # the verdict's worth: measured not to transfer, and how to get a CLRNet model instead
+    assert "not to transfer" in model["caveat"] and "python -m clrnet.train" in model["caveat"]
+    assert "clrnet.convert_official" in model["caveat"]
+    assert model["precision"] == "float32"
+    assert "run as one traced function (clrnet.inference.make_predict_fn)" in model["notes"]
     assert model["input"] == {"kind": "frame", "shape": [256, 256, 3]}
     assert batch["report"]["threshold"] == 0.5 and batch["report"]["aggregation"] == "mean"
     assert len(batch["report"]["videos"]) == 7
@@ -120,6 +126,7 @@ def test_bad_files_one_line_error(batch, kind):
 def test_table_lines(batch):
     lines = batch["stdout"].splitlines()
     assert lines[0].startswith("model: mesoinception4_df - trained on: MesoInception4")
+    assert lines[1].startswith("caveat: measured not to transfer") and "--model" in lines[1]
     face = next(ln for ln in lines if FACE_VIDEO in ln and not ln.startswith("model"))
     assert face.split()[0] in ("FAKE", "REAL") and " frames " in face
     assert any(ln.startswith("NO FACE") and DOG_VIDEO in ln for ln in lines)
@@ -134,6 +141,10 @@ def test_csv_rows(batch):
     assert [float(r["score"]) for r in face_rows] == [s["score"] for s in v["scores"]]
     bad_rows = [r for r in rows if r["status"] == "error"]
     assert len(bad_rows) == 5 and all(r["score"] == "" and r["message"] for r in bad_rows)
+    model = batch["report"]["model"]
+    for row in rows:  # every row carries the model's provenance, as the JSON does
+        assert (row["trained_on"], row["weights_source"], row["caveat"]) == (
+            model["trained_on"], model["weights_source"], model["caveat"])
 
 
 def test_heatmap_png_written(batch):
@@ -198,7 +209,8 @@ def test_no_face_only_exits_1(capsys):
     rc = main([DOG_VIDEO, "--frames", "4"])
     out = capsys.readouterr().out.splitlines()
     assert rc == 1 and out[0].startswith("model: mesoinception4_df")
-    assert out[1].startswith("NO FACE") and "no face found in 4 sampled frames" in out[1]
+    assert out[1].startswith("caveat: ")
+    assert out[2].startswith("NO FACE") and "no face found in 4 sampled frames" in out[2]
 
 
 def test_only_bad_videos_exit_1(tmp_path, capsys):
@@ -206,7 +218,7 @@ def test_only_bad_videos_exit_1(tmp_path, capsys):
     rc = main([bad["empty"], bad["text"]])
     out = capsys.readouterr().out.splitlines()
     assert rc == 1 and out[0].startswith("model: ")
-    assert [ln.split()[0] for ln in out[1:3]] == ["ERROR", "ERROR"]
+    assert [ln.split()[0] for ln in out[2:4]] == ["ERROR", "ERROR"]
     assert out[-1].startswith("0 of 2 videos scored")
 
 
@@ -266,6 +278,9 @@ def test_tiny_clrnet_clip_model(tmp_path, capsys):
     assert too_short["message"].startswith("video too short: 2 frames, the model needs clips of 3")
     assert report["model"]["input"] == {"kind": "clip", "shape": [3, 32, 32, 3]}
     assert report["model"]["trained_on"].startswith("dataset=ffpp-df (from ")
+    assert report["model"]["weights_source"] == f"{run / 'best.keras'} (trained with this package)"
+    assert report["model"]["caveat"] == ""
+    assert "run eagerly (few samples: nothing to trace)" in report["model"]["notes"]  # 6 clips
     assert report["sampling"] == {"clips": 3, "clip_len": 3, "clip_stride": 1}
     v = report["videos"][0]
     assert v["status"] == "ok" and v["n_scored"] == 3
@@ -414,3 +429,107 @@ def test_precision_float16_on_cpu_is_a_usage_error(capsys):
     assert main([FACE_VIDEO, "--precision", "float16"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: --precision float16")
+
+
+# ----------------------------------------------------------------------------- batching, thread
+def test_batch_scorer_batches_and_warm_up():
+    from clrnet.predict import BatchScorer
+
+    shapes = []
+
+    def fn(x):
+        shapes.append(x.shape)
+        return x.reshape(len(x), -1)[:, 0] + 1.0
+
+    scorer = BatchScorer(fn, 4, (2, 3))
+    assert scorer.warm_up() >= 0 and shapes == [(1, 2, 3, 3)]  # one sample, traces the fn
+    assert scorer.warm_up() == scorer.warm_up_s and len(shapes) == 1  # only once
+    x = np.arange(5 * 2 * 3 * 3, dtype=np.float32).reshape(5, 2, 3, 3) / 100.0
+    np.testing.assert_allclose(scorer(x), x[:, 0, 0, 0] + 1.0)
+    assert shapes[1:] == [(4, 2, 3, 3), (1, 2, 3, 3)] and scorer.calls == 3
+    assert scorer(x[:0]).shape == (0,)
+
+
+@pytest.fixture(scope="module")
+def tiny_clip_model(tmp_path_factory):
+    from clrnet.models import build_model
+    from clrnet.training import save_model_atomic
+
+    path = tmp_path_factory.mktemp("tiny") / "best.keras"
+    model = build_model("clrnet", input_shape=(3, 32, 32, 3), repetitions=[1, 1, 1, 1],
+                        initial_filters=4)
+    save_model_atomic(model, path)
+    return path
+
+
+def test_scoring_thread_matches_one_thread(tiny_clip_model, tmp_path):
+    """predict_videos (model in its own thread) gives exactly predict_video's scores, in order."""
+    from clrnet.predict import (
+        ScoringWorker,
+        load_model,
+        make_extractor,
+        predict_video,
+        predict_videos,
+    )
+
+    video = two_face_video(tmp_path / "short.mp4", frames=12)
+    loaded = load_model(str(tiny_clip_model), batch_size=2)
+    extractor = make_extractor(loaded)
+    alone = predict_video(video, loaded, extractor, clips=3).record
+    worker = ScoringWorker(loaded.score, loaded.size, max_queued=1)
+    try:
+        got = [r.record for r in predict_videos([video, "missing.mp4", video], loaded,
+                                                extractor, worker, clips=3)]
+    finally:
+        worker.stop()
+    assert [r["status"] for r in got] == ["ok", "error", "ok"]
+    assert "not found" in got[1]["message"]
+    for rec in (got[0], got[2]):
+        assert [s["score"] for s in rec["scores"]] == [s["score"] for s in alone["scores"]]
+        assert rec["fake_probability"] == alone["fake_probability"] and rec["n_scored"] == 3
+        assert rec["timings"]["model_s"] > 0 and rec["timings"]["decode_detect_s"] > 0
+    assert loaded.score.warm_up_s is not None and loaded.score.batch_size == 2
+    eager = load_model(str(tiny_clip_model), batch_size=2, graph=False)
+    assert eager.score.warm_up_s == 0.0
+    np.testing.assert_allclose([s["score"] for s in predict_video(
+        video, eager, extractor, clips=3).record["scores"]],
+        [s["score"] for s in alone["scores"]], atol=1e-5)
+
+
+def test_second_run_on_the_same_json_is_refused(tmp_path, capsys):
+    """--resume into a JSON another run holds: one line naming that run, exit 3, file intact."""
+    from data_prep.locking import FileLock
+
+    out = tmp_path / "r.json"
+    out.write_text('{"keep": true}\n')
+    with FileLock(out, what="python -m clrnet.predict --resume --json r.json (the other run)"):
+        rc = main([FACE_VIDEO, "--frames", "2", "--json", str(out), "--resume"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 3 and len(err) == 1 and err[0].startswith("error: ")
+    assert "the other run" in err[0] and "pid" in err[0]
+    assert json.loads(out.read_text()) == {"keep": True}
+    assert not list(tmp_path.glob(".r.json.lock"))  # released once the holder is done
+
+
+def test_official_checkpoint_is_converted_once(tmp_path, monkeypatch):
+    """--model FILE.h5 of the authors: converted into the cache once, then scored like the
+    packaged loader of the same weights."""
+    import shutil
+
+    monkeypatch.setenv("DEEPFAKE_REPRO_CACHE", str(tmp_path / "cache"))
+    src = tmp_path / "M4_DF_Ebest.h5"
+    shutil.copy(REPO / "clrnet" / "weights" / "Meso4_DF.h5", src)
+    video = two_face_video(tmp_path / "short.mp4", frames=12)
+    outs = {}
+    for name, spec in (("file", str(src)), ("again", str(src)), ("packaged", "meso4_df")):
+        outs[name] = tmp_path / f"{name}.json"
+        assert main([video, "--model", spec, "--frames", "3", "--json", str(outs[name])]) == 0
+    reports = {k: json.loads(v.read_text()) for k, v in outs.items()}
+    converted = list((tmp_path / "cache" / "converted").glob("*.keras"))
+    assert len(converted) == 1  # the second run reused the cache
+    model = reports["file"]["model"]
+    assert model["path"] == str(src) and "M4_DF_Ebest.h5" in model["trained_on"]
+    assert any(str(converted[0]) in n for n in model["notes"])
+    scores = {k: [s["score"] for s in r["videos"][0]["scores"]] for k, r in reports.items()}
+    assert scores["file"] == scores["again"]
+    np.testing.assert_allclose(scores["file"], scores["packaged"], atol=1e-5)

@@ -39,11 +39,22 @@ WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 TARIQ = "Tariq, Lee, Woo, One Detector to Rule Them All, WWW'21"
 _CLRNET_SOURCE = ("shahroztariq/CLRNet src/CLRNet_convlstm.py (architecture); "
                   "src/CLRNET_*.ipynb (training values)")
-#: What the packaged MesoNet weights are worth outside their training data.
-MESONET_CAVEAT = (
-    "known not to transfer to other manipulations: on a face swap made from a real webcam "
-    "video, all four MesoNet weight files scored the fake lower than its real source"
-)
+#: What each packaged MesoNet weight file's verdict is worth, measured with ``python -m
+#: clrnet.predict`` (32 frames) on face swaps made from the real webcam video (the astronaut's
+#: face put onto data_prep/media/webcam_hello.mp4 by data_prep.synth.manipulations.identity_swap:
+#: the low-resolution "bottleneck" and the Poisson-blended swap, both re-encoded as the real one).
+_SWAPS = ("measured not to transfer reliably to other manipulations: on face swaps made from the "
+          "real webcam video data_prep/media/webcam_hello.mp4 (data_prep.synth stand-ins, 32 "
+          "frames) it scored ")
+MESONET_CAVEATS = {
+    "mesoinception4_df": _SWAPS + "the low-resolution swap 0.76 but the Poisson-blended one 0.27, "
+    "barely above the real video's 0.25",
+    "meso4_df": _SWAPS + "the low-resolution swap 0.87, the Poisson-blended one 0.55 and the real "
+    "video itself 0.56 (FAKE at threshold 0.5)",
+    "mesoinception4_f2f": _SWAPS + "both swaps (0.07, 0.07) lower than the real video (0.17)",
+    "meso4_f2f": _SWAPS + "both swaps (0.38, 0.22) lower than the real video (0.59, FAKE at "
+    "threshold 0.5)",
+}
 
 
 def _clrnet(name: str, notes: str = "", **kwargs) -> registry.ModelSpec:
@@ -116,7 +127,7 @@ PRETRAINED = [
         trained_on=f"{label} trained by the MesoNet authors on "
         + ("Deepfake (DF)" if ds == "DF" else "Face2Face (F2F)") + " face images (2018)",
         source=f"github.com/DariusAf/MesoNet weights/{fname}_{ds}.h5 (Apache-2.0)",
-        caveat=MESONET_CAVEAT))
+        caveat=MESONET_CAVEATS[f"{arch}_{ds.lower()}"]))
     for arch, fname, label in (("mesoinception4", "MesoInception", "MesoInception4"),
                                ("meso4", "Meso4", "Meso4"))
     for ds in ("DF", "F2F")

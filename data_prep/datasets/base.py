@@ -26,8 +26,9 @@ log = logging.getLogger("data_prep.datasets")
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 #: Fractions used by :func:`hash_split` where a dataset has no official split.
 HASH_FRACTIONS: tuple[float, float, float] = (0.72, 0.14, 0.14)
-#: Video file extensions the folder adapter and layout checks accept.
-VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".mpeg", ".mpg", ".m4v")
+#: Video file extensions the folder adapter, layout checks and ``clrnet.predict`` accept.
+VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".mpeg", ".mpg", ".m4v",
+                                     ".wmv", ".flv", ".3gp")
 
 
 @dataclass(frozen=True, order=True)
