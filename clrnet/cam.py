@@ -265,8 +265,13 @@ def load_clip(path: str | os.PathLike, clip_len: int, size: int, *, index: int =
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m clrnet.cam``: write a CAM strip PNG for one clip; returns the exit code."""
-    parser = argparse.ArgumentParser(prog="python -m clrnet.cam",
-                                     description="Class activation maps of one clip (Fig. 8).")
+    parser = argparse.ArgumentParser(
+        prog="python -m clrnet.cam", description="Class activation maps of one clip (Fig. 8).",
+        epilog="""examples (also installed as clrnet-cam):
+  python -m clrnet.cam --model runs/clrnet/best.keras --clip video.mp4 --out cam.png
+  python -m clrnet.cam --model best.keras --clip records/clips-00000.n0016.tfrecord --index 3 \\
+      --out cam.png --method gradcam""",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, type=Path, help=".keras model")
     parser.add_argument("--clip", required=True, type=Path, help=".npy, .tfrecord or video")
     parser.add_argument("--out", required=True, type=Path, help="output PNG")

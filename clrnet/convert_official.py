@@ -1109,6 +1109,11 @@ def get_parser() -> argparse.ArgumentParser:
         description="Convert an official CLRNet / ShallowNetV3 / MesoInception4 / Meso4 / "
         "Xception tf.keras HDF5 checkpoint (full model or weights only) into a .keras model "
         "that outputs P(fake).",
+        epilog="""examples (also installed as clrnet-convert):
+  python -m clrnet.convert_official CLR_DF_Ebest.h5 clrnet_df.keras        # weights only
+  python -m clrnet.convert_official CLRNet50.hdf5 clrnet.keras --image-size 128
+  python -m clrnet.convert_official SNV3_FS_Ebest.h5 shallownet_fs.keras""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("src", type=Path, help="official checkpoint (.h5/.hdf5)")
     parser.add_argument("out", type=Path, help="output .keras file")

@@ -452,7 +452,11 @@ def get_parser() -> argparse.ArgumentParser:
         prog="python -m clrnet.export",
         description="Export a .keras model as a SavedModel folder or a TFLite file whose "
         "serving signature maps clips/frames in [0, 1] to P(fake); the artefact is reloaded "
-        "and checked against the Keras model.")
+        "and checked against the Keras model.",
+        epilog="""examples (also installed as clrnet-export):
+  python -m clrnet.export runs/clrnet/best.keras clrnet_savedmodel --format savedmodel
+  python -m clrnet.export runs/clrnet/best.keras clrnet.tflite --format tflite""",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", type=Path, help="the .keras model")
     p.add_argument("out", type=Path, help="output SavedModel folder or .tflite file")
     p.add_argument("--format", default="savedmodel", help=f"one of {', '.join(FORMATS)}")

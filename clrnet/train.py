@@ -34,6 +34,7 @@ import argparse
 import json
 import os
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -86,6 +87,8 @@ def parse_domain(text: str) -> tuple[str, tuple[str, ...]]:
 def build_parser() -> argparse.ArgumentParser:
     """The command-line parser of ``python -m clrnet.train``."""
     p = _Parser(prog="python -m clrnet.train", description=__doc__.split("\n\n")[0],
+                epilog="examples (also installed as clrnet-train):\n" + textwrap.indent(
+                    textwrap.dedent(__doc__.split("Examples::")[1].split("\n\n")[1]), "  "),
                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", choices=_model_names(), help="registered model name")
     p.add_argument("--data", type=Path, help="TFRecord folder or manifest from data_prep")

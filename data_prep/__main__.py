@@ -25,7 +25,7 @@ from data_prep.errors import DataPrepError
 from data_prep.extract import SAMPLINGS
 from data_prep.locking import LockHeldError
 
-EPILOG = """examples:
+EPILOG = """examples (also installed as deepfake-data):
   python -m data_prep extract --dataset ffpp --root /data/FF++ --out records --methods original Deepfakes
   python -m data_prep extract --dataset celebdf --root /data/Celeb-DF-v2 --out records --split test \\
       --clip-len 10 --sampling masi --size 224

@@ -43,7 +43,12 @@ def score_records(model, data: str, batch_size: int = 8, splits: list[str] | Non
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; bad input prints one ``error: ...`` line and returns 2."""
-    p = argparse.ArgumentParser(prog="python -m twobranch.predict", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m twobranch.predict", description=__doc__.split("\n")[0],
+        epilog="""examples (also installed as twobranch-predict):
+  python -m twobranch.predict --model runs/two_branch-.../scorer.keras --data records \\
+      --splits test --out scores.csv""",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="scorer.keras (or best.keras of an isolation run)")
     p.add_argument("--data", required=True, help="TFRecords: files, a folder or a manifest")
     p.add_argument("--out", required=True, help="clip-level CSV (video-level beside it)")

@@ -38,8 +38,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m clrnet.predict",
         description="Video-level deepfake probability for video files or folders of videos.",
-        epilog="Exit status: 0 at least one video scored, 1 none, 2 usage error, 3 another run "
-               "is writing the same --json file.",
+        epilog="""examples (also installed as deepfake-predict):
+  python -m clrnet.predict video.mp4                         # packaged MesoInception4, 32 frames
+  python -m clrnet.predict video.mp4 --model runs/clrnet-ffpp/best.keras   # CLRNet, 16 clips
+  python -m clrnet.predict video.mp4 --model CLR_DF_Ebest.h5 # the CLRNet authors' checkpoint
+  python -m clrnet.predict folder/ --json out.json --csv out.csv --resume
+  python -m clrnet.predict video.mp4 --heatmap strip.png
+
+exit status: 0 at least one video scored, 1 none, 2 usage error, 3 another run is writing the
+same --json file.""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("videos", nargs="+", metavar="VIDEO", help="video files and/or folders")
     p.add_argument("--model", default=None,

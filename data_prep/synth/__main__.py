@@ -23,7 +23,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m data_prep.synth",
         description="Write the mini benchmark (synthetic stand-in, not FaceForensics++) in the "
-                    "FaceForensics++ layout.")
+                    "FaceForensics++ layout.",
+        epilog="""examples (also installed as deepfake-mini-benchmark):
+  python -m data_prep.synth --out mini --preview
+  python -m data_prep.synth --out mini_c40 --c40 --videos-per-method 8""",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--faces", default=None,
                    help="folder of images/videos of real people (default: shipped media)")
