@@ -1,7 +1,11 @@
 """Paper tables and figures of CLRNet (Tariq et al., WWW'21) and Masi et al. (ECCV'20).
 
-``metrics`` (every metric of both papers, tested against scikit-learn), ``harness`` (profiles,
-datasets by name, resumable cells, outputs), ``paper_tables`` (published numbers as data),
-``figures`` (shared plots) and one script per table: see ``experiments/README.md``.
+One script per table (``python -m experiments.<table>`` or ``python experiments/<table>.py``)
+over small modules: ``protocol`` (every cell's settings with sources, the quick reductions;
+``experiments/PROTOCOL.md``), ``settings`` (a cell's settings as the training code takes
+them), ``context`` (command line, run context, entry point), ``cells`` (resumable cells, child
+processes), ``data`` (domain codes, clip extraction, selections), ``clrnet_runs`` and
+``masi_runs`` (the two papers' trainings), ``results`` (rows, CSV, Markdown, PNG),
+``paper_tables`` (published numbers), ``figures`` (shared plots). See ``experiments/README.md``.
 Importing this package is light (no TensorFlow).
 """

@@ -7,16 +7,19 @@ detector over each frame, overlaid on the faces; one strip per dataset and a gri
 Command::
 
     python experiments/cam_figure.py                                 # quick, mini benchmark
-    python experiments/cam_figure.py --data /path/FF++ --wild /path/DFW --model clrnet.keras
+    python experiments/cam_figure.py --data /path/FF++ --wild /path/DFW [--model clrnet.keras]
+    python experiments/cam_figure.py --profile full --show-config    # every cell's settings
 
-Without ``--model`` a CLRNet is trained by merge learning on the known datasets (quick profile:
-tiny width, 64x64, 3 epochs on the mini benchmark — synthetic stand-in, not FaceForensics++).
-Measured runtime: see experiments/README.md. Outputs: results/<quick|full>/cam_figure/
-(cam_<dataset>.png strips, cam_grid.png, results.csv with each clip's P(fake), results.md, run
-record). Finished cells (one per dataset) are not recomputed on re-run.
+Without ``--model`` each dataset's strip comes from the model the official heatmap notebooks
+used (the protocol's ``model_from``): the single-domain CLRNet of that dataset (Table 3's
+training), and for DFW the NT -> {DF, FS, DFD, F2F} transfer model (Table 6's), each trained
+here with the protocol's settings (``experiments/PROTOCOL.md``; the quick profile is its
+reductions). Runtime: the quick run's measured runtime is in experiments/README.md. Outputs:
+./results/<quick|full>/cam_figure/ (cam_<dataset>.png strips, cam_grid.png, results.csv with
+each clip's P(fake), results.md, run record). Finished cells are not recomputed on re-run.
 
-Differences from the paper: the paper does not say which clips it shows; we take the first test
-fake clip of each dataset (deterministic order).
+The paper does not say which clips it shows; each strip is the first test fake clip of its
+dataset in deterministic order.
 """
 
 from __future__ import annotations
@@ -27,18 +30,21 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from experiments import harness as H  # noqa: E402
+from experiments import clrnet_runs as R  # noqa: E402
+from experiments import context as C  # noqa: E402
+from experiments import data as D  # noqa: E402
+from experiments.cells import Cell, ExperimentError, run_cells  # noqa: E402
 
 TABLE = "cam_figure"
-HEADING = "CLRNet Fig. 8 — class activation maps"
 CODES = ["DF", "FS", "DFD", "F2F", "NT", "DFW"]
 
 
 def build_parser():
     """Command-line arguments."""
-    p = H.base_parser(__doc__)
+    p = C.base_parser(__doc__)
     p.add_argument("--model", type=Path, default=None,
-                   help="a trained CLRNet .keras file (default: train one by merge learning)")
+                   help="a trained CLRNet .keras file for every strip (default: train the "
+                   "protocol's model of each dataset)")
     p.add_argument("--wild", type=Path, default=None,
                    help="in-the-wild set (real/ and fake/ folders or CSV); default: mini benchmark's")
     return p
@@ -48,55 +54,62 @@ def first_fake_clip(manifest: Path, code: str, clip_len: int, size: int):
     """The first test fake clip of domain ``code``: ``(clip (T,H,W,3) float32, video_id)``."""
     from data_prep.pipeline import get_dataset
 
-    methods = H.domain_methods([code], real=False) or None
+    methods = D.domain_methods([code], real=False) or None
     ds = get_dataset(str(manifest), 1, False, frames=clip_len, image_size=size, methods=methods,
                      splits=["test"], return_meta=True)
     for x, y, meta in ds:
         if int(y.numpy().reshape(-1)[0]) == 1:
             vid = meta["video_id"].numpy().reshape(-1)[0]
             return x.numpy()[0], vid.decode() if isinstance(vid, bytes) else str(vid)
-    raise H.ExperimentError(f"{manifest}: no test fake clip of {code}")
+    raise ExperimentError(f"{manifest}: no test fake clip of {code}")
 
 
-def run(ctx: H.RunContext):
+def model_for(ctx: C.RunContext, s) -> Path:
+    """The cell's CLRNet: ``--model``, else its ``model_from`` training (single or transfer)."""
+    if ctx.args.model is not None:
+        if not ctx.args.model.is_file():
+            raise ExperimentError(f"--model {ctx.args.model}: no such file")
+        return ctx.args.model
+    manifest = D.clip_set(ctx, s)
+    known = D.available_codes(manifest, s["train_domains"])
+    if "source_domain" in s:
+        source = s["source_domain"]
+        if source not in known:
+            raise ExperimentError(f"{manifest}: no {source} clips for the transfer source")
+        return R.train_transfer(ctx, s, manifest, source, [c for c in known if c != source],
+                                f"transfer-{source}")
+    (code,) = s["train_domains"]
+    if code not in known:
+        raise ExperimentError(f"{manifest}: no {code} clips to train on")
+    return R.train_single(ctx, s, manifest, [code], f"single-{code}")
+
+
+def run(ctx: C.RunContext):
     """One cell per dataset: CAM strip of its first test fake clip; returns (rows, failed)."""
     import numpy as np
 
     from clrnet import cam
-    from clrnet.models import fake_probability
+    from clrnet.scoring import fake_probability
 
-    manifest = H.prepare_clips(ctx)
-    known = H.available_codes(manifest, CODES[:-1])
-    if ctx.args.model is not None:
-        if not ctx.args.model.is_file():
-            raise H.ExperimentError(f"--model {ctx.args.model}: no such file")
-        model_path = ctx.args.model
-    else:
-        model_path = H.train_merge(ctx, "clrnet", manifest, known, "merge")
-    model = H.load_model(model_path)
-    clip_len, size = model.inputs[0].shape[1], model.inputs[0].shape[2]
-    sources = {c: manifest for c in known}
-    wild = H.manifest_for(ctx, "DFW")
-    if wild is not None:
-        sources["DFW"] = wild
-    strips = {}
-
-    def cell_fn(cell: H.Cell):
-        (code,) = cell.key
-        clip, vid = first_fake_clip(sources[code], code, clip_len, size)
-        maps = cam.class_activation_maps(model, clip)
-        strip = cam.overlay(clip, maps)
+    def cell_fn(cell: Cell):
+        s = cell.params
+        (code,) = s["test_domains"]
+        source = D.clip_set(ctx, s, code)
+        if source is None:
+            raise ExperimentError(f"no data for {code} (pass --wild for DFW)")
+        model = R.load_model(model_for(ctx, s))
+        clip_len, size = model.inputs[0].shape[1], model.inputs[0].shape[2]
+        clip, vid = first_fake_clip(source, code, clip_len, size)
+        strip = cam.overlay(clip, cam.class_activation_maps(model, clip))
         path = ctx.out / f"cam_{code}.png"
         _save_png(strip, path)
         p_fake = float(np.asarray(fake_probability(model, clip[None])).reshape(-1)[0])
         return [{"section": "CAM", "row": code, "col": "P(fake)", "metric": "P(fake)",
                  "ours": p_fake, "video_id": vid, "png": str(path)}]
 
-    cells = [H.Cell((c,)) for c in sources]
-    rows, failed = H.run_cells(cells, cell_fn, ctx.out, rerun=ctx.args.rerun, desc=TABLE,
-                               progress=ctx.progress)
-    for r in rows:
-        strips[r["row"]] = r["png"]
+    rows, failed = run_cells(ctx.cell_list(), cell_fn, ctx.out, rerun=ctx.args.rerun,
+                             desc=TABLE, ctx=ctx, progress=ctx.progress)
+    strips = {r["row"]: r["png"] for r in rows}
     grid = _grid(strips, ctx.out / "cam_grid.png", ctx.title)
     ctx.cache["figures"] = [grid, *map(Path, strips.values())] if grid else []
     return rows, failed
@@ -138,7 +151,8 @@ def _grid(strips: dict[str, str], path: Path, title: str) -> Path | None:
 
 def main(argv=None) -> int:
     """Run the figure script."""
-    return H.main(TABLE, HEADING, build_parser(), run, paper_table=None, argv=argv, digits=3)
+    return C.main(TABLE, build_parser(), run, paper_table=None, argv=argv, digits=3,
+                  isolate=True)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,8 @@ References:
     Tariq, Lee, Woo, "One Detector to Rule Them All", WWW 2021 (``tariq2021``);
     official code ``github.com/shahroztariq/CLRNet`` (``src/*.ipynb``, ``src/*.py``, HEAD 2c40fd7);
     Masi et al., "Two-branch Recurrent Network for Isolating Deepfakes in Videos", ECCV 2020
-    (``masi2020``); facts collected in ``/work/shared/reference/models.md``.
+    (``masi2020``); the models each cell names are documented in ``clrnet/models/`` and
+    ``twobranch/models.py``.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ class CellProtocol:
 
     @property
     def id(self) -> str:
-        """The cell id, as ``experiments.harness.Cell.id`` forms it."""
+        """The cell id, as ``experiments.cells.Cell.id`` forms it."""
         return cell_id(self.key)
 
     def as_dict(self) -> dict[str, Any]:
@@ -206,7 +207,7 @@ HEADINGS: dict[str, str] = {
 #: Keys every cell has (``--show-config`` prints at least these), in print order.
 REQUIRED_KEYS: tuple[str, ...] = (
     "table", "cell", "paper", "strategy", "model", "train_domains", "val_domains",
-    "test_domains", "data", "splits", "compression", "input_size", "clip_len",
+    "test_domains", "data", "splits", "compression", "face_size", "input_size", "clip_len",
     "frames_per_video", "clips_per_video", "eval_frames_per_video", "eval_clips_per_video",
     "epochs", "steps_per_epoch", "epoch_fraction", "optimizer", "lr", "lr_schedule",
     "weight_decay", "batch_size", "batch_composition", "loss", "init_weights", "augmentation",
@@ -214,16 +215,16 @@ REQUIRED_KEYS: tuple[str, ...] = (
 )
 #: Print order: the required keys, then strategy-specific ones (others follow sorted).
 KEY_ORDER: tuple[str, ...] = REQUIRED_KEYS + (
-    "source_domain", "source_epochs", "k_videos", "transfer_data", "freeze", "frozen_batchnorm",
-    "merge_input_size", "merge_epochs", "merge_batch_size", "rgs_pairs", "rgs_transfer",
-    "rgs_choice", "radii", "center", "model_from", "cam_layer", "cam_clip", "selection",
+    "source_domain", "source_epochs", "source_batch_size", "k_videos", "transfer_data", "freeze",
+    "frozen_batchnorm", "merge_input_size", "merge_epochs", "merge_batch_size",
+    "merge_epoch_fraction", "rgs_pairs", "rgs_transfer", "rgs_choice", "radii", "center",
+    "model_from", "cam_layer", "cam_clip", "selection",
 )
 
 T = "Tariq et al. (WWW'21)"
 M = "Masi et al. (ECCV'20)"
 OFF = "official shahroztariq/CLRNet"
 PKG = "this package"
-MODELS_MD = "reference models.md"
 
 #: The six methods of the CLRNet tables (registry names, paper order).
 TARIQ_MODELS = ("cnn_lstm", "dbirnn", "shallownet_v3", "xception", "mesoinception4", "clrnet")
@@ -244,7 +245,7 @@ CLRNET_AUGMENT = ("one random transform per clip, the same for all its frames: r
 
 
 def cell_id(key: Iterable[Any]) -> str:
-    """File-system safe cell id, exactly as ``experiments.harness.Cell.id`` forms it.
+    """File-system safe cell id (``experiments.cells.Cell.id`` is this function).
 
     Args:
         key: the cell key parts, e.g. ``("transfer", "clrnet")``.
@@ -368,7 +369,7 @@ def _tariq_data(codes: Iterable[str]) -> list[str]:
 # CLRNet paper: per-model hyper-parameters by training phase
 # --------------------------------------------------------------------------------------------
 
-_NO_CODE = "no official code (CLRNet README links the paper only; models.md Sec. 4)"
+_NO_CODE = "no official code (the CLRNet README links the paper only)"
 _REG = "clrnet/models/specs.py ModelSpec"
 
 
@@ -455,8 +456,9 @@ def _tariq_hp(model: str, phase: str, table: str) -> dict[str, Setting]:
                      "channel_shift_range=50, zoom_range=0.2, horizontal_flip=True)")
         s["model_config"] = S(
             {"block": "bottleneck", "repetitions": [3, 4, 6, 3], "initial_filters": 64,
-             "dropout": 0.25, "recurrent_activation": "hard_sigmoid (Keras-2 definition)"},
-            _off("CLRNET_*.ipynb CLRNet(...) call and CLRNet_convlstm.py"))
+             "dropout": 0.25, "recurrent_activation": "hard_sigmoid_keras2"},
+            _off("CLRNET_*.ipynb CLRNet(...) call and CLRNet_convlstm.py") + " (recurrent "
+            "activation: the Keras-2 hard sigmoid)")
         s["sampling"] = S(
             "train/val/test: the first clips_per_video x clip_len frames of each video as "
             "non-overlapping consecutive clips",
@@ -525,8 +527,8 @@ def _tariq_hp(model: str, phase: str, table: str) -> dict[str, Setting]:
         }[phase], official="240; 128 in Xception_ALL and Xception_FS-(DF,F2F,NT,DFD)")
         s["lr"] = S(5e-5, _off("Xception_*.ipynb Adam(lr=0.00005)"))
         s["loss"] = S("binary_crossentropy on 2-way softmax", _off("Xception_*.ipynb compile"))
-        s["model_config"] = S({"weights": None}, _off("Xception_DF.ipynb "
-                                                      "keras.applications.Xception"))
+        s["model_config"] = S({}, _off("Xception_DF.ipynb keras.applications.Xception("
+                                       "weights=None)"))
     elif model == "shallownet_v3":
         s["input_size"] = S(128, _off("ShallowNetv3_*.ipynb target_size=(128, 128)"))
         s["lr"] = S(5e-5, _off("ShallowNetv3_*.ipynb Adam(lr=0.00005)"))
@@ -609,6 +611,7 @@ def _transfer_settings(model: str, source: str, targets: Sequence[str], table: s
         "source_domain": S(source, _t("Table 5 (FS -> {DF, DFD, F2F, NT})")
                            if table != "table6_open_domain" else
                            _t("Table 6 (NT -> {DF, FS, DFD, F2F})")),
+        "source_batch_size": S(single["batch_size"].value, single["batch_size"].source),
         "source_epochs": S(single["epochs"].value, single["epochs"].source,
                            paper="'fully train the model on this single dataset' (Sec. 4.2.3)"),
         "k_videos": S(10, _t("Sec. 4.2.3, 5.2.3 and Table 2 ('Transfer Learning: 10')")),
@@ -672,6 +675,9 @@ def _tariq_cell(table: str, key: tuple[str, ...], model: str, strategy: str, *,
         "compression": S("c23", _t("Sec. 7 'Limitations' ('we only considered the high "
                                    "quality videos'); FF++ high quality = c23"),
                          paper="high quality videos"),
+        "face_size": S(240, _t("Sec. 5.1.3 (MTCNN face crops resized to 240 x 240)"),
+                       paper="aligned faces stored at 240 x 240; each model's input_size is "
+                             "resized from them"),
         "metric": S("F1 % of the fake class at threshold 0.5, one score per sample (clip for "
                     "clip models, frame for frame models), on each test column's test split "
                     "(its fakes and their real videos); clip AUC, macro F1 and video-level F1 "
@@ -697,6 +703,7 @@ def _tariq_cell(table: str, key: tuple[str, ...], model: str, strategy: str, *,
         s["merge_input_size"] = merge["input_size"]
         s["merge_epochs"] = merge["epochs"]
         s["merge_batch_size"] = merge["batch_size"]
+        s["merge_epoch_fraction"] = merge["epoch_fraction"]
         s["rgs_pairs"] = S([[i, j] for i in REENACT for j in SWAP],
                            _t("Sec. 4.3.3 (D_FacialReenact = {F2F, NT}, D_IdentitySwap = "
                               "{DF, FS, DFD}) and Algorithm 1"))
@@ -871,6 +878,8 @@ def _masi_cell(table: str, key: tuple[str, ...], *, compression: str,
                   _m("Sec. 4.1 (FF++ c23 and c40)")),
         "splits": S({"FF++": "ffpp_official"}, "SPLIT_RULES (this module): ffpp_official"),
         "compression": S(compression, _m("Sec. 4.1 and Tables 1-4")),
+        "face_size": S(224, _pkg("faces stored at the model's input size (input_size)"),
+                       paper="not stated"),
         "input_size": S(224, _m("Sec. 3.1 (28 x 28 x 128 maps after the first DenseBlock = "
                                 "224 / 8, DenseNet-121's ImageNet size)"),
                         paper="implied, not stated"),
@@ -894,9 +903,12 @@ def _masi_cell(table: str, key: tuple[str, ...], *, compression: str,
         "optimizer": S(_FT if ft else _NO_FT, _m("Sec. 3.1 'Optimization' (mu_L = mu / 2^L)")
                        if ft else _m("Sec. 4.1 (rows without '+ft')")),
         "lr": lr or S(1e-3, sec4 + " (global learning rate 1e-03, Adam)"),
-        "lr_schedule": S("x0.1 when the val loss has not decreased for 50 stratified epochs, "
-                         "at most 3 times", sec4 + " (decreased three times by a factor of 10, "
-                                                   "after 50 stratified epochs)"),
+        "lr_schedule": S({"rule": "plateau", "monitor": "val_loss", "factor": 0.1,
+                          "patience": 50, "max_reductions": 3},
+                         sec4 + " (decreased three times by a factor of 10, after 50 "
+                                "stratified epochs)",
+                         paper="x0.1 when the val loss has not decreased for 50 stratified "
+                               "epochs, three times"),
         "weight_decay": S(1e-6, sec4 + " (weight decay 1e-06)", paper="weight decay 1e-06 (L2 "
                                                                       "or decoupled: not stated)"),
         "batch_size": S(32, _pkg("not in the paper; CHELSEA234/HiFi_IFDL train.py (the same "
@@ -929,9 +941,11 @@ def _masi_cell(table: str, key: tuple[str, ...], *, compression: str,
         "checkpoint_selection": S("lowest val loss (FF++ official val split); test data never "
                                   "used", _pkg("not in the paper; the val loss is what its "
                                                "schedule monitors"), paper="not stated"),
-        "early_stopping": S("end of the schedule: after the third lr reduction, stop when the "
-                            "val loss has not decreased for 50 more epochs",
-                            _pkg("the paper's schedule has no other end (Sec. 4)")),
+        "early_stopping": S({"rule": "after the last lr reduction", "monitor": "val_loss",
+                             "patience": 50},
+                            _pkg("the paper's schedule has no other end (Sec. 4): after the "
+                                 "third lr reduction, stop when the val loss has not decreased "
+                                 "for 50 more epochs")),
         "metric": metric or S("see table", _m("Tables 1-4")),
         "seed": S(0, _pkg("--seed (default 0)")),
         "model_config": S(cfg, _m("Sec. 3.1 (two branches, 2-group point-wise fusion, dropout "
@@ -1102,9 +1116,9 @@ class Update:
         return "full value updated with " + _fmt(dict(self.changes))
 
 
-#: Today's quick values (``experiments.harness.PROFILES["quick"]`` and
-#: ``QUICK_MODEL_OVERRIDES``): placeholders, to be changed here, in one place, when the quick
-#: profile is re-measured.
+#: The quick profile's values, the one place they live: the table scripts read every setting
+#: of a cell from :func:`cells`, whose quick cells are the full ones with
+#: :data:`QUICK_REDUCTIONS` (built from these values) applied.
 QUICK: dict[str, Any] = {
     "input_size": 64,
     "input_size_xception": 80,  # keras.applications Xception needs >= 71 px
@@ -1121,6 +1135,7 @@ QUICK: dict[str, Any] = {
         "dbirnn": {"backbone": "tiny", "width": 8, "units": 16},
         "cnn_lstm": {"backbone": "tiny", "width": 8, "units": 32, "dense_units": 32},
     },
+    "face_size": 80,  # faces extracted once at 80 px for every quick table
     "tb_window": 5,
     "tb_input_size": 64,
     "tb_overrides": {"blocks": [1, 1, 1, 1], "growth_rate": 8, "stem_filters": 16,
@@ -1128,7 +1143,7 @@ QUICK: dict[str, Any] = {
     "tb_lr_patience": 2,
     "tb_epochs": 10,
     "tb_steps_per_epoch": 20,
-    "tb_lr": 1e-3,  # twobranch.train's default: the quick profile passes no --lr
+    "tb_lr": 1e-3,  # one rate for every two-branch quick cell
 }
 
 
@@ -1147,6 +1162,8 @@ def _quick_reductions() -> list[Reduction]:
                   {"test_domains": ("DFW",)}),
         Reduction("splits", {"mini benchmark": "mini_benchmark"}, "the mini benchmark has "
                   "20 videos per method: its own small splits", tq + mq),
+        Reduction("face_size", q["face_size"], "faces are extracted once, small, for every "
+                  "quick table", tq + mq),
         Reduction("input_size", q["input_size"], small, tq + mq),
         Reduction("input_size", q["input_size_xception"], "Xception's minimum input is 71 px",
                   tq, {"model": ("xception",)}),
@@ -1172,7 +1189,9 @@ def _quick_reductions() -> list[Reduction]:
         Reduction("epoch_fraction", 1.0, "the mini benchmark is small: whole epochs", tq),
         Reduction("batch_size", q["batch_size"], "small data and CPU memory", tq + mq),
         Reduction("merge_batch_size", q["batch_size"], "small data and CPU memory", tq),
-        Reduction("lr", q["lr"], "few epochs: a larger step (placeholder: today's quick value)",
+        Reduction("source_batch_size", q["batch_size"], "small data and CPU memory", tq),
+        Reduction("merge_epoch_fraction", 1.0, "the mini benchmark is small: whole epochs", tq),
+        Reduction("lr", q["lr"], "few epochs: a larger step",
                   tq),
         Reduction("k_videos", q["k_videos"], "the mini benchmark's train splits hold few "
                   "videos", tq),
@@ -1199,10 +1218,9 @@ def _quick_reductions() -> list[Reduction]:
         Reduction("epochs", q["tb_epochs"], small, mq),
         Reduction("steps_per_epoch", q["tb_steps_per_epoch"], "a stratified epoch of the mini "
                   "benchmark is only ~9 batches, too few to learn from", mq),
-        Reduction("lr_schedule", f"x0.1 after {q['tb_lr_patience']} epochs without a lower val "
-                  "loss, at most 3 times", "few epochs", mq),
+        Reduction("lr_schedule", Update({"patience": q["tb_lr_patience"]}), "few epochs", mq),
         Reduction("early_stopping", "none (the epochs end first)", "few epochs", mq),
-        Reduction("lr", q["tb_lr"], "placeholder: today's quick run passes no --lr",
+        Reduction("lr", q["tb_lr"], "few epochs: the two-branch quick runs use one rate",
                   ("twobranch_table1_ablation",), {"lr": (1e-4,)}),
         Reduction("init_weights", "none", "the quick profile never downloads (no ImageNet "
                   "weights)", mq),
@@ -1256,7 +1274,7 @@ DEVIATIONS: list[Deviation] = [
         "trained from scratch", "no code to follow; the settings come from the two original "
         "papers and the CLRNet authors' other baselines; nothing is downloaded (Güera & Delp "
         "used an ImageNet InceptionV3 according to this package's model docstring; not "
-        "re-checked here)", f"{MODELS_MD} Sec. 4; {T} Sec. 5.1", _TQ_TRAIN),
+        "re-checked here)", f"{T} Sec. 5.1; clrnet/models/dbirnn.py, clrnet/models/cnn_lstm.py", _TQ_TRAIN),
     Deviation(
         "DeepFake-in-the-Wild data", "200 videos (150,000 frames) of 50 celebrities, read from "
         "the web, never stored or distributed (Sec. 1 footnote, Sec. 7)", "datasets/DeepFakewild/"
@@ -1390,11 +1408,12 @@ DEVIATIONS: list[Deviation] = [
     Deviation(
         "framework", "TensorFlow 1.13.1, Keras, Python 3.7.5 (Sec. 5.1.1)", "TF1 tf.keras",
         "TensorFlow 2.21 / Keras 3.15 (ConvLSTM recurrent activation pinned to the Keras-2 "
-        "hard sigmoid)", "the package's platform", f"{MODELS_MD} Sec. 6", _TQ_TRAIN),
+        "hard sigmoid)", "the package's platform", f"{T} Sec. 5.1.1; clrnet/models/clrnet.py",
+        _TQ_TRAIN),
     Deviation(
         "two-branch network code", "method described in Sec. 3-4", "none (no official code)",
         "twobranch/ re-derived from the paper; conventions of the same group's later code "
-        "(CHELSEA234/HiFi_IFDL)", "no code exists", f"{MODELS_MD} Sec. 2.1", MASI_TABLES),
+        "(CHELSEA234/HiFi_IFDL)", "no code exists", f"{M}; twobranch/models.py", MASI_TABLES),
     Deviation(
         "DenseNet variant", "1024-d descriptor, 28 x 28 x 128 maps (Sec. 3.1, 4)", "none",
         "DenseNet-121 (6-12-24-16, growth 32) at 224 px", "the only DenseNet with a 1024-d "
@@ -1422,7 +1441,7 @@ DEVIATIONS: list[Deviation] = [
         f"{M} Sec. 4", MASI_TABLES),
     Deviation(
         "batch size", "not stated", "none", "32 sequences", "the same group's related code "
-        "(CHELSEA234/HiFi_IFDL train.py) uses 32", f"{MODELS_MD} Sec. 2.2", MASI_TABLES),
+        "(CHELSEA234/HiFi_IFDL train.py) uses 32", "CHELSEA234/HiFi_IFDL train.py", MASI_TABLES),
     Deviation(
         "Table 1 learning rate", "1e-4 for the Table 1a methods (Sec. 4.1); 1e-3 otherwise",
         "none", "1e-4 for 1a and 1b (1b continues 1a's best configuration), 1e-3 for 1c",
@@ -1437,10 +1456,6 @@ DEVIATIONS: list[Deviation] = [
         "D = 1024; 'if D does change, the radii have to be changed accordingly'", "none",
         "the 256-d radii x sqrt(D / 256) (D = 512 for the 256-unit row)",
         "no values given", f"{M} Sec. 4", ("twobranch_table1_ablation",)),
-    Deviation(
-        "Table 4b cross-test model", "always the FF++ four-manipulation c40 model (Sec. 4)",
-        "none", "cell 4b__c40 (the script today cross-tests its first compression, c23)",
-        "the paper is explicit", f"{M} Sec. 4", ("twobranch_table4_ffpp_dfdc",)),
     Deviation(
         "Table 4a threshold", "accuracy, threshold not stated", "none", "P(fake) = 0.5, i.e. "
         "distance (r- + r+) / 2", "a fixed, data-independent threshold", f"{M} Table 4a",
@@ -1550,7 +1565,7 @@ def cells(table: str, profile: str = "full") -> list[dict[str, Any]]:
 
 def profile_of(args: Any) -> str:
     """The profile a script's parsed arguments select (quick without ``--data`` or with
-    ``--quick``), as ``experiments.harness.resolve_context`` decides."""
+    ``--quick``), as ``experiments.context.profile_of`` decides without ``--profile``."""
     return "quick" if getattr(args, "quick", False) or getattr(args, "data", None) is None \
         else "full"
 
@@ -1575,11 +1590,6 @@ def show_config(table: str, profile: str = "full", *, ids: Iterable[str] | None 
             out.write(json.dumps(c, sort_keys=False, ensure_ascii=False) + "\n")
     out.flush()
     return 0
-
-
-def show_config_for(table: str, args: Any) -> int:
-    """One-line use in a script: ``if args.show_config: return show_config_for(TABLE, args)``."""
-    return show_config(table, profile_of(args))
 
 
 # --------------------------------------------------------------------------------------------
@@ -1692,7 +1702,7 @@ def render_markdown() -> str:
         "The quick profile is the full profile with these reductions, applied in order; "
         "conditions (and the base of a 'full value updated with' change) read the full "
         "values, and a later reduction of the same setting replaces an earlier one. Nothing "
-        "else differs. The values are today's quick settings, kept in one place "
+        "else differs. The values live in one place "
         "(`experiments.protocol.QUICK`).",
         "",
         "| setting | quick value | applies to | reason |",

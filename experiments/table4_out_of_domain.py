@@ -9,14 +9,14 @@ Command::
 
     python experiments/table4_out_of_domain.py                                # quick, mini benchmark
     python experiments/table4_out_of_domain.py --data /path/FF++ --wild /path/DFW
+    python experiments/table4_out_of_domain.py --profile full --show-config   # every cell's settings
 
-Quick profile: the mini benchmark (synthetic stand-in, not FaceForensics++) and its in-the-wild
-folder (a manipulation none of the five FF++ stand-ins uses), 64x64, tiny widths, 3 epochs.
-``--wild`` takes real/ and fake/ folders of videos or a CSV (the ``folder`` adapter); without it
-the DFW column is skipped on user data. Measured runtime: see experiments/README.md. Outputs:
-results/<quick|full>/table4_out_of_domain/; finished cells are not recomputed on re-run.
-
-Differences from the paper: one seed instead of mean ± std; F1 on clip scores at 0.5.
+Every setting of every cell comes from the protocol (``experiments/PROTOCOL.md``); the quick
+profile is its listed reductions and uses the mini benchmark's in-the-wild folder (a
+manipulation none of the five FF++ stand-ins uses). ``--wild`` takes real/ and fake/ folders of
+videos or a CSV (the ``folder`` adapter); without it the DFW column is skipped on user data.
+Runtime: the quick run's measured runtime is in experiments/README.md. Outputs:
+./results/<quick|full>/table4_out_of_domain/; finished cells are not recomputed on re-run.
 """
 
 from __future__ import annotations
@@ -27,50 +27,57 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from experiments import harness as H  # noqa: E402
+from experiments import clrnet_runs as R  # noqa: E402
+from experiments import context as C  # noqa: E402
+from experiments import data as D  # noqa: E402
+from experiments.cells import Cell, ExperimentError, run_cells  # noqa: E402
+from experiments.results import f1_rows  # noqa: E402
 
 TABLE = "table4_out_of_domain"
-HEADING = "CLRNet Table 4 — trained on F2F, tested out-of-domain and in the wild (F1 %)"
 MODELS = ["cnn_lstm", "dbirnn", "shallownet_v3", "xception", "mesoinception4", "clrnet"]
-TRAIN = "F2F"
-COLUMNS = ["F2F", "DF", "FS", "DFD", "NT"]
 
 
 def build_parser():
     """Command-line arguments."""
-    p = H.base_parser(__doc__, models=MODELS)
+    p = C.base_parser(__doc__, models=MODELS)
     p.add_argument("--wild", type=Path, default=None,
                    help="in-the-wild set (real/ and fake/ folders or CSV); default: mini benchmark's")
     return p
 
 
-def run(ctx: H.RunContext):
+def select(cells, args):
+    """The protocol cells of the models asked for."""
+    return [c for c in cells if c["model"] in args.models]
+
+
+def run(ctx: C.RunContext):
     """One cell per model: train on F2F, test on every column; returns (rows, failed cells)."""
-    H.check_models(ctx.args.models)
-    manifest = H.prepare_clips(ctx)
-    cols = H.available_codes(manifest, COLUMNS)
-    if TRAIN not in cols:
-        raise H.ExperimentError(f"{manifest}: no Face2Face clips to train on")
-    wild = H.manifest_for(ctx, "DFW")
-    if wild is None:
-        print("note: no --wild set given; DFW column skipped", file=sys.stderr)
+    R.check_models(ctx.args.models)
 
-    def cell_fn(cell: H.Cell):
-        (model,) = cell.key
-        path = H.train_single(ctx, model, manifest, [TRAIN], f"single-{TRAIN}")
-        scores = H.score_codes(ctx, path, manifest, cols)
-        if wild is not None:
-            scores.update(H.score_codes(ctx, path, wild, ["DFW"]))
-        return H.f1_rows(f"single-domain {TRAIN}", model, scores)
+    def cell_fn(cell: Cell):
+        s = cell.params
+        manifest = D.clip_set(ctx, s)
+        (train,) = s["train_domains"]
+        ffpp = D.available_codes(manifest, [c for c in s["test_domains"] if c != "DFW"])
+        if train not in ffpp:
+            raise ExperimentError(f"{manifest}: no {train} clips to train on")
+        path = R.train_single(ctx, s, manifest, [train], f"single-{train}")
+        scores = R.score_codes(ctx, s, path, manifest, ffpp)
+        wild = D.clip_set(ctx, s, "DFW") if "DFW" in s["test_domains"] else None
+        if wild is None:
+            ctx.note("no --wild set given; DFW column skipped")
+        else:
+            scores.update(R.score_codes(ctx, s, path, wild, ["DFW"]))
+        return f1_rows(f"single-domain {train}", s["model"], scores)
 
-    cells = [H.Cell((m,)) for m in ctx.args.models]
-    return H.run_cells(cells, cell_fn, ctx.out, rerun=ctx.args.rerun, desc=TABLE, ctx=ctx,
-                       progress=ctx.progress)
+    return run_cells(ctx.cell_list(), cell_fn, ctx.out, rerun=ctx.args.rerun, desc=TABLE,
+                     ctx=ctx, progress=ctx.progress)
 
 
 def main(argv=None) -> int:
     """Run the table script."""
-    return H.main(TABLE, HEADING, build_parser(), run, paper_table="clrnet_table4", argv=argv)
+    return C.main(TABLE, build_parser(), run, paper_table="clrnet_table4", argv=argv,
+                  select=select, isolate=True)
 
 
 if __name__ == "__main__":

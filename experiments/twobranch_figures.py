@@ -15,11 +15,14 @@ Command::
 
     python experiments/twobranch_figures.py                  # quick, mini benchmark
     python experiments/twobranch_figures.py --data /path/FF++
+    python experiments/twobranch_figures.py --profile full --show-config
 
-Quick profile: mini benchmark (synthetic stand-in, not FaceForensics++), 64x64, tiny widths,
-5-frame sequences, 10 epochs of 20 batches. Measured runtime: see experiments/README.md. Outputs:
-results/<quick|full>/twobranch_figures/ (PNGs, results.csv/md with the distance statistics, run
-record). The trained model is reused on re-run; figures are redrawn.
+The network is the protocol's (``model_from``: Table 2's c40 training, trained here with its
+settings; ``experiments/PROTOCOL.md``); the quick profile is its listed reductions (mini
+benchmark — synthetic stand-in, not FaceForensics++ — c23, tiny widths). Runtime: the quick
+run's measured runtime is in experiments/README.md. Outputs:
+./results/<quick|full>/twobranch_figures/ (PNGs, results.csv/md with the distance statistics,
+run record). The trained model is reused on re-run; figures are redrawn.
 """
 
 from __future__ import annotations
@@ -30,16 +33,18 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from experiments import harness as H  # noqa: E402
+from experiments import context as C  # noqa: E402
+from experiments import data as D  # noqa: E402
+from experiments import masi_runs as M  # noqa: E402
+from experiments.cells import ExperimentError  # noqa: E402
+from experiments.clrnet_runs import load_model  # noqa: E402
 
 TABLE = "twobranch_figures"
-HEADING = "Masi et al. Figs. 1, 3, 4 — two-branch network"
 
 
 def build_parser():
     """Command-line arguments."""
-    p = H.base_parser(__doc__)
-    p.add_argument("--compression", default="c23", choices=["c23", "c40"])
+    p = C.base_parser(__doc__, densenet=True)
     p.add_argument("--max-sequences", type=int, default=400,
                    help="test sequences embedded for t-SNE and histograms (default 400)")
     return p
@@ -54,15 +59,16 @@ def _plt():
     return plt
 
 
-def collect(model, manifest: Path, ctx: H.RunContext, limit: int):
+def collect(manifest: Path, cell, limit: int):
     """Test sequences with labels/methods: ``(x, labels, methods)`` as NumPy arrays."""
     import numpy as np
 
     from data_prep.pipeline import get_dataset
 
-    size, frames = ctx.profile.tb_image_size, ctx.profile.window
-    ds = get_dataset(str(manifest), ctx.profile.batch_size, False, frames=frames, image_size=size,
-                     methods=H.domain_methods(H.FFPP_FOUR), splits=["test"], return_meta=True)
+    ds = get_dataset(str(manifest), int(cell["batch_size"]), False, frames=int(cell["clip_len"]),
+                     image_size=int(cell["input_size"]),
+                     methods=D.domain_methods(cell["test_domains"]), splits=["test"],
+                     return_meta=True)
     xs, ys, ms = [], [], []
     n = 0
     for x, y, meta in ds:
@@ -73,7 +79,7 @@ def collect(model, manifest: Path, ctx: H.RunContext, limit: int):
         if n >= limit:
             break
     if not xs:
-        raise H.ExperimentError(f"{manifest}: no test sequences")
+        raise ExperimentError(f"{manifest}: no test sequences")
     return np.concatenate(xs)[:limit], np.concatenate(ys)[:limit].astype(int), np.array(ms[:limit])
 
 
@@ -146,30 +152,31 @@ def fig4b_tsne(emb, methods, path: Path, title: str, seed: int) -> Path:
     return path
 
 
-def run(ctx: H.RunContext):
+def run(ctx: C.RunContext):
     """Train (or reuse) the model, draw the figures; one row per distance statistic."""
     import json
 
     import numpy as np
 
-    from clrnet import metrics as M
+    from clrnet import metrics as MT
     from experiments import figures
     from twobranch.models import frame_encoder_of
 
-    comp = H.resolve_compression(ctx, ctx.args.compression)
-    manifest = H.prepare_masi(ctx, comp)
-    scorer_path = H.train_twobranch(ctx, f"four-{comp}", manifest, H.FFPP_FOUR)
+    (cell,) = ctx.cells.values()
+    manifest = M.masi_clips(ctx, cell)
+    scorer_path = M.train_twobranch(ctx, cell, manifest)
     run_dir = scorer_path.parent
     center_info = json.loads((run_dir / "center.json").read_text())
     center = np.asarray(center_info["center"], "float32")
     rm, rp = center_info["r_minus"], center_info["r_plus"]
-    embedder = H.load_model(run_dir / "best.keras" if (run_dir / "best.keras").exists()
-                            else run_dir / "final.keras")
-    scorer = H.load_model(scorer_path)
-    x, labels, methods = collect(embedder, manifest, ctx, ctx.args.max_sequences)
-    emb = np.asarray(embedder.predict(x, batch_size=ctx.profile.batch_size, verbose=0))
-    dists = np.sqrt(((emb.astype('float64') - center.astype('float64')) ** 2).sum(-1))
-    scores = np.asarray(scorer.predict(x, batch_size=ctx.profile.batch_size, verbose=0)).reshape(-1)
+    embedder = load_model(run_dir / "best.keras" if (run_dir / "best.keras").exists()
+                          else run_dir / "final.keras")
+    scorer = load_model(scorer_path)
+    batch = ctx.smoke.batch(int(cell["batch_size"]))
+    x, labels, methods = collect(manifest, {**cell, "batch_size": batch}, ctx.args.max_sequences)
+    emb = np.asarray(embedder.predict(x, batch_size=batch, verbose=0))
+    dists = np.sqrt(((emb.astype("float64") - center.astype("float64")) ** 2).sum(-1))
+    scores = np.asarray(scorer.predict(x, batch_size=batch, verbose=0)).reshape(-1)
     out = ctx.out
     out.mkdir(parents=True, exist_ok=True)
     pngs = [
@@ -194,13 +201,13 @@ def run(ctx: H.RunContext):
              "ours": float((d > rp).mean()) if d.size else float("nan")},
         ]
     rows.append({"section": "distances", "row": "all", "col": "AUC", "metric": "",
-                 "ours": M.roc_auc(labels, dists)})
+                 "ours": MT.roc_auc(labels, dists)})
     return rows, []
 
 
 def main(argv=None) -> int:
     """Run the figure script."""
-    return H.main(TABLE, HEADING, build_parser(), run, paper_table=None, argv=argv, digits=3)
+    return C.main(TABLE, build_parser(), run, paper_table=None, argv=argv, digits=3)
 
 
 if __name__ == "__main__":

@@ -15,11 +15,14 @@ Command::
 
     python experiments/twobranch_table1_ablation.py                # quick, mini benchmark
     python experiments/twobranch_table1_ablation.py --data /path/FF++
+    python experiments/twobranch_table1_ablation.py --profile full --show-config
 
-Quick profile: mini benchmark (synthetic stand-in, not FaceForensics++; it has no c40 copies, so
-the c40 rows run on c23 — the table says so), 64x64 faces, tiny DenseNet widths, 5-frame
-sequences, 10 epochs of 20 batches. Measured runtime: see experiments/README.md. Outputs:
-results/<quick|full>/twobranch_table1_ablation/; finished rows are not recomputed on re-run.
+Every row's training (model, loss, "+ft", learning rate, dropout, branches, fusion groups,
+LSTM width, radii, schedule, initialisation) is its protocol cell (``experiments/PROTOCOL.md``);
+the quick profile is its listed reductions (mini benchmark — synthetic stand-in, not
+FaceForensics++ — without c40 copies, so the c40 rows run on c23 and the table says so).
+Runtime: the quick run's measured runtime is in experiments/README.md. Outputs:
+./results/<quick|full>/twobranch_table1_ablation/; finished rows are not recomputed on re-run.
 
 Not reproduced: row "128 sum p=1" of (c) (summing the two LSTM directions) — the model offers
 only concatenation. With ~20 test videos a TAR at 1% FAR is the TPR at FAR 0 (few negatives).
@@ -33,61 +36,55 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from experiments import harness as H  # noqa: E402
+from experiments import context as C  # noqa: E402
+from experiments import masi_runs as M  # noqa: E402
+from experiments import protocol as P  # noqa: E402
+from experiments.cells import Cell, run_cells  # noqa: E402
+from experiments.results import masi_rows  # noqa: E402
 
 TABLE = "twobranch_table1_ablation"
-HEADING = "Masi et al. Table 1 — ablation on FF++ Deepfakes (%)"
 COLS_AB = ["tAUC@0.01", "tAUC@0.1", "TAR@0.01"]
 COLS_C = ["tAUC@0.01", "TAR@0.01"]
 
-# (section, row, compression, model, loss, ft, overrides, columns)
+# (section shown in the table, row, columns); each row's training is its protocol cell
 ROWS = [
-    ("1a c40 frame (no LSTM)", "Encoder [52] (BCE)", "c40", "two_branch_frame", "bce", False,
-     {"branches": "rgb", "dropout": 0.0}, COLS_AB),
-    ("1a c40 frame (no LSTM)", "+ft, +drop, +loss", "c40", "two_branch_frame", "isolation", True,
-     {"branches": "rgb"}, COLS_AB),
-    ("1b c23 frame (no LSTM)", "Single-Branch", "c23", "two_branch_frame", "isolation", True,
-     {"branches": "rgb"}, COLS_AB),
-    ("1b c23 frame (no LSTM)", "Two-Branch", "c23", "two_branch_frame", "isolation", True, {},
-     COLS_AB),
-    ("1c c40 with LSTM", "no +ft", "c40", "two_branch", "isolation", False, {}, COLS_C),
-    ("1c c40 with LSTM", "128 cat p=1", "c40", "two_branch", "isolation", True,
-     {"fusion_groups": 1}, COLS_C),
-    ("1c c40 with LSTM", "256 cat p=2", "c40", "two_branch", "isolation", True,
-     {"lstm_units": "2x"}, COLS_C),
-    ("1c c40 with LSTM", "128 cat p=2 (chosen)", "c40", "two_branch", "isolation", True, {},
-     COLS_C),
+    ("1a c40 frame (no LSTM)", "Encoder [52] (BCE)", COLS_AB),
+    ("1a c40 frame (no LSTM)", "+ft, +drop, +loss", COLS_AB),
+    ("1b c23 frame (no LSTM)", "Single-Branch", COLS_AB),
+    ("1b c23 frame (no LSTM)", "Two-Branch", COLS_AB),
+    ("1c c40 with LSTM", "no +ft", COLS_C),
+    ("1c c40 with LSTM", "128 cat p=1", COLS_C),
+    ("1c c40 with LSTM", "256 cat p=2", COLS_C),
+    ("1c c40 with LSTM", "128 cat p=2 (chosen)", COLS_C),
 ]
 
 
 def build_parser():
     """Command-line arguments."""
-    return H.base_parser(__doc__)
+    return C.base_parser(__doc__, densenet=True)
 
 
-def run(ctx: H.RunContext):
+def run(ctx: C.RunContext):
     """One cell per ablation row; returns (rows, failed cells)."""
-    base_units = ctx.profile.tb_overrides.get("lstm_units", 128)
-    for comp in {r[2] for r in ROWS}:
-        H.resolve_compression(ctx, comp)
+    by_id = {P.cell_id((r[0].split()[0], r[1])): r for r in ROWS}
 
-    def cell_fn(cell: H.Cell):
-        section, row, comp, model, loss, ft, over, cols = ROWS[cell.params["index"]]
-        over = {k: (2 * base_units if v == "2x" else v) for k, v in over.items()}
-        manifest = H.prepare_masi(ctx, comp)
-        path = H.train_twobranch(ctx, cell.id, manifest, ["DF"], model=model, loss=loss, ft=ft,
-                                 overrides=over)
-        scores = H.score_twobranch(ctx, path, manifest, ["DF"])
-        return H.masi_rows(section, row, scores, level="frame", cols=cols)
+    def cell_fn(cell: Cell):
+        s = cell.params
+        section, row, cols = by_id[s["cell"]]
+        manifest = M.masi_clips(ctx, s)
+        path = M.train_twobranch(ctx, s, manifest)
+        scores = M.score_twobranch(ctx, s, path, manifest, s["test_domains"])
+        return masi_rows(section, row, scores, level="frame", cols=cols)
 
-    cells = [H.Cell((r[0].split()[0], r[1]), {"index": i}) for i, r in enumerate(ROWS)]
-    return H.run_cells(cells, cell_fn, ctx.out, rerun=ctx.args.rerun, desc=TABLE,
-                       progress=ctx.progress)
+    for s in ctx.cells.values():
+        M.masi_clips(ctx, s)  # extract (and note a missing compression) in this process
+    return run_cells(ctx.cell_list(), cell_fn, ctx.out, rerun=ctx.args.rerun, desc=TABLE,
+                     progress=ctx.progress)
 
 
 def main(argv=None) -> int:
     """Run the table script."""
-    return H.main(TABLE, HEADING, build_parser(), run, paper_table="masi_table1", argv=argv)
+    return C.main(TABLE, build_parser(), run, paper_table="masi_table1", argv=argv)
 
 
 if __name__ == "__main__":

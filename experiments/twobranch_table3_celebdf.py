@@ -9,12 +9,15 @@ Command::
 
     python experiments/twobranch_table3_celebdf.py                  # quick, mini benchmark
     python experiments/twobranch_table3_celebdf.py --data /path/FF++ --celebdf /path/Celeb-DF-v2
+    python experiments/twobranch_table3_celebdf.py --profile full --show-config
 
-Quick profile: trained on the mini benchmark (synthetic stand-in, not FaceForensics++; c23, as
-it has no c40 copies) and tested on its in-the-wild folder as the Celeb-DF stand-in (a
-manipulation absent from training, other identities) — the table says so. 64x64, tiny widths,
-10 epochs of 20 batches. Measured runtime: see experiments/README.md. Outputs:
-results/<quick|full>/twobranch_table3_celebdf/; finished cells are not recomputed.
+Both cells use the protocol's cross-testing model (``model_from``: Table 2's c40 training,
+trained here with its settings; ``experiments/PROTOCOL.md``). The quick profile is the
+protocol's reductions: trained on the mini benchmark (synthetic stand-in, not FaceForensics++;
+c23, as it has no c40 copies) and tested on its in-the-wild folder as the Celeb-DF stand-in (a
+manipulation absent from training, other identities) — the table says so. Runtime: the quick
+run's measured runtime is in experiments/README.md. Outputs:
+./results/<quick|full>/twobranch_table3_celebdf/; finished cells are not recomputed.
 """
 
 from __future__ import annotations
@@ -25,72 +28,73 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from experiments import harness as H  # noqa: E402
+from experiments import context as C  # noqa: E402
+from experiments import data as D  # noqa: E402
+from experiments import masi_runs as M  # noqa: E402
+from experiments.cells import Cell, ExperimentError, run_cells  # noqa: E402
+from experiments.results import masi_rows  # noqa: E402
 
 TABLE = "twobranch_table3_celebdf"
-HEADING = "Masi et al. Table 3 — cross-dataset Celeb-DF (%)"
 COLS = ["AUC", "pAUC@0.1", "tAUC@0.1", "TAR@0.1"]
 
 
 def build_parser():
     """Command-line arguments."""
-    p = H.base_parser(__doc__)
+    p = C.base_parser(__doc__, densenet=True)
     p.add_argument("--celebdf", type=Path, default=None,
                    help="Celeb-DF v2 root (List_of_testing_videos.txt); quick default: the mini "
                    "benchmark's in-the-wild folder as a stand-in")
-    p.add_argument("--compression", default="c40", choices=["c23", "c40"],
-                   help="FF++ training compression (paper: c40)")
     return p
 
 
-def cross_manifest(ctx: H.RunContext) -> Path:
+def cross_manifest(ctx: C.RunContext, s) -> Path:
     """Clips of the cross-dataset test set (Celeb-DF, or the in-the-wild stand-in)."""
-    p = ctx.profile
-    kw = dict(clip_len=p.window, sampling=p.masi_sampling, size=p.masi_size)
     if ctx.args.celebdf is not None:
-        if not ctx.args.celebdf.exists():
-            raise H.ExperimentError(f"--celebdf {ctx.args.celebdf}: no such directory")
-        return H.prepare_clips(ctx, "celebdf", ctx.args.celebdf, **kw)
+        manifest = D.clip_set(ctx, s, "CelebDF")
+        assert manifest is not None
+        return manifest
     if not ctx.mini:
-        raise H.ExperimentError("pass --celebdf DIR (the Celeb-DF v2 root)")
-    ctx.cache.setdefault("notes", []).append(
-        "Celeb-DF columns are computed on the mini benchmark's in-the-wild folder (stand-in).")
-    return H.prepare_clips(ctx, "folder", H.wild_root(ctx), **kw)
+        raise ExperimentError("pass --celebdf DIR (the Celeb-DF v2 root)")
+    ctx.note("Celeb-DF columns are computed on the mini benchmark's in-the-wild folder "
+             "(stand-in).")
+    manifest = D.clip_set(ctx, s, "DFW")
+    assert manifest is not None
+    return manifest
 
 
-def run(ctx: H.RunContext):
+def run(ctx: C.RunContext):
     """Cells: the FF++ model's Celeb-DF rows and the FF++ Deepfakes AUC; returns (rows, failed)."""
-    manifest = H.prepare_masi(ctx, ctx.args.compression)
-    cross = cross_manifest(ctx)
+    from clrnet import metrics as MT
 
-    def model_path():
-        return H.train_twobranch(ctx, f"four-{ctx.args.compression}", manifest, H.FFPP_FOUR)
-
-    def cell_fn(cell: H.Cell):
-        from clrnet import metrics as M
-
-        if cell.key == ("celebdf",):
-            scores = H.score_twobranch(ctx, model_path(), cross, None)
+    def cell_fn(cell: Cell):
+        s = cell.params
+        manifest = M.masi_clips(ctx, s)
+        path = M.train_twobranch(ctx, s, manifest)
+        if s["cell"] == "celebdf":
+            scores = M.score_twobranch(ctx, s, path, cross_manifest(ctx, s), None)
             rows = []
             for level in ("frame", "video"):
-                rows += H.masi_rows(f"3a Celeb-DF {level}", "two_branch", scores, level=level,
-                                    cols=COLS)
-            auc = M.roc_auc(scores["label"], scores["score"])
+                rows += masi_rows(f"3a Celeb-DF {level}", "two_branch", scores, level=level,
+                                  cols=COLS)
             rows.append({"section": "3b AUC", "row": "two_branch", "col": "Celeb-DF",
-                         "metric": "%", "ours": 100 * auc})
+                         "metric": "%", "ours": 100 * MT.roc_auc(scores["label"],
+                                                                 scores["score"])})
             return rows
-        scores = H.score_twobranch(ctx, model_path(), manifest, ["DF"])
+        scores = M.score_twobranch(ctx, s, path, manifest, s["test_domains"])
         return [{"section": "3b AUC", "row": "two_branch", "col": "FF++ (DF)", "metric": "%",
-                 "ours": 100 * M.roc_auc(scores["label"], scores["score"])}]
+                 "ours": 100 * MT.roc_auc(scores["label"], scores["score"])}]
 
-    cells = [H.Cell(("celebdf",)), H.Cell(("ffpp_df",))]
-    return H.run_cells(cells, cell_fn, ctx.out, rerun=ctx.args.rerun, desc=TABLE,
-                       progress=ctx.progress)
+    for s in ctx.cells.values():
+        M.masi_clips(ctx, s)
+        if s["cell"] == "celebdf":
+            cross_manifest(ctx, s)
+    return run_cells(ctx.cell_list(), cell_fn, ctx.out, rerun=ctx.args.rerun, desc=TABLE,
+                     progress=ctx.progress)
 
 
 def main(argv=None) -> int:
     """Run the table script."""
-    return H.main(TABLE, HEADING, build_parser(), run, paper_table="masi_table3", argv=argv)
+    return C.main(TABLE, build_parser(), run, paper_table="masi_table3", argv=argv)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,16 @@
-"""Table scripts: fast --help / argument smoke tests for every script, and slow --quick end-to-end runs.
+"""Table scripts: --help, --show-config (the protocol's cells), light imports, errors, and slow
+quick-profile end-to-end runs.
 
 The slow tests run the real pipeline on the mini benchmark (built once into the cache given by
-``DEEPFAKE_REPRO_CACHE`` or ``~/.cache/deepfake-repro``) and take minutes each.
+``DEEPFAKE_REPRO_CACHE`` or ``~/.cache/deepfake-repro``) and take minutes each; the full-profile
+smoke run of every script is ``tests/test_experiments_full_smoke.py``.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -30,32 +34,67 @@ SCRIPTS = [
 
 def _module(name: str):
     path = REPO / "experiments" / f"{name}.py"
-    if not path.exists():
-        pytest.skip(f"experiments/{name}.py not written")
+    assert path.is_file(), f"experiments/{name}.py is missing"
     return importlib.import_module(f"experiments.{name}")
 
 
+def _readme_row(name: str) -> str:
+    rows = [line for line in (REPO / "experiments" / "README.md").read_text().splitlines()
+            if line.startswith("|") and f"experiments/{name}.py" in line]
+    assert rows, f"experiments/README.md has no table row for experiments/{name}.py"
+    return rows[0]
+
+
+def test_every_protocol_table_has_its_script():
+    from experiments.protocol import TABLES
+
+    assert sorted(SCRIPTS) == sorted(TABLES)
+
+
 @pytest.mark.parametrize("name", SCRIPTS)
-def test_help_and_docstring(name, capsys):
+def test_help_docstring_and_measured_runtime(name, capsys):
     mod = _module(name)
     doc = mod.__doc__ or ""
     assert "Command" in doc and f"experiments/{name}.py" in doc, "docstring must give the command"
-    assert "runtime" in doc.lower(), "docstring must state the expected runtime"
+    assert "--show-config" in doc, "docstring must say how to print the cells' settings"
+    # the docstring points to the README for the runtime: the README must hold a measured one
+    assert "experiments/README.md" in doc
+    row = _readme_row(name)
+    assert re.search(r"\*\*\d+(\.\d+)? ?(s|min)\b|\*\*\d+ min \d+ s", row), (
+        f"experiments/README.md row of {name} states no measured runtime: {row[:120]}")
     with pytest.raises(SystemExit) as exc:
         mod.main(["--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    for flag in ("--data", "--quick", "--out"):
+    for flag in ("--data", "--profile", "--show-config", "--quick", "--out", "--max-steps"):
         assert flag in out, f"{name} --help lacks {flag}"
 
 
 @pytest.mark.parametrize("name", SCRIPTS)
-def test_import_is_light(name):
-    """Importing a script must not import TensorFlow (so --help is instant)."""
-    code = (f"import sys; import experiments.{name}; "
-            "sys.exit(1 if 'tensorflow' in sys.modules else 0)")
-    if not (REPO / "experiments" / f"{name}.py").exists():
-        pytest.skip("not written")
+@pytest.mark.parametrize("profile", ["quick", "full"])
+def test_show_config_prints_exactly_the_protocol_cells(name, profile, capsys, tmp_path,
+                                                       monkeypatch):
+    """``--show-config`` prints protocol.cells(table, profile), one JSON object per line,
+    without data (the full profile's --data is not needed) and without training."""
+    from experiments import protocol as P
+
+    monkeypatch.chdir(tmp_path)
+    mod = _module(name)
+    assert mod.main(["--profile", profile, "--show-config"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [json.loads(line) for line in lines] == P.cells(name, profile)
+    assert not (tmp_path / "results").exists()  # nothing was run or written
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_import_and_show_config_are_light(name):
+    """Importing a script, and --show-config, must not import TensorFlow."""
+    code = (f"import sys, io, contextlib; import experiments.{name} as m; "
+            "buf = io.StringIO(); "
+            "ctx = contextlib.redirect_stdout(buf); ctx.__enter__(); "
+            "rc = m.main(['--profile', 'full', '--show-config']); ctx.__exit__(None, None, None); "
+            "bad = [k for k in ('tensorflow', 'keras') if k in sys.modules]; "
+            "sys.exit(rc or (3 if bad else 0))")
     res = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
                          timeout=60)
     assert res.returncode == 0, res.stderr[-500:]

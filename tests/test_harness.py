@@ -1,20 +1,25 @@
-"""Tests for experiments.harness: resumable cells, outputs, profiles and context resolution."""
+"""The table scripts' shared modules: resumable cells (experiments.cells), result rendering
+(experiments.results) and the command line / run context (experiments.context)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import os
+import sys
 from pathlib import Path
 
 import pytest
 
-from experiments import harness as H
+from experiments import cells as CL
+from experiments import context as C
+from experiments import results as RS
 from experiments.paper_tables import PAPER_TABLES, paper_value
 
 
 def _fn(calls: list[str], fail: set[str] = frozenset()):
-    def fn(cell: H.Cell):
+    def fn(cell: CL.Cell):
         calls.append(cell.id)
         if cell.id in fail:
             raise RuntimeError("boom\nsecond line")
@@ -24,62 +29,134 @@ def _fn(calls: list[str], fail: set[str] = frozenset()):
     return fn
 
 
+# ------------------------------------------------------------------------------- cells
 def test_finished_cells_are_not_recomputed(tmp_path):
-    cells = [H.Cell(("clrnet", "DF")), H.Cell(("meso", "DF")), H.Cell(("meso", "FS"))]
+    cells = [CL.Cell(("clrnet", "DF")), CL.Cell(("meso", "DF")), CL.Cell(("meso", "FS"))]
     calls: list[str] = []
-    rows, failed = H.run_cells(cells, _fn(calls, {"meso__FS"}), tmp_path, progress=False)
+    rows, failed = CL.run_cells(cells, _fn(calls, {"meso__FS"}), tmp_path, progress=False)
     assert failed == ["meso__FS"]
     assert calls == ["clrnet__DF", "meso__DF", "meso__FS"]
     assert len(rows) == 2 and not any(r["cached"] for r in rows)
     assert (tmp_path / "cells" / "clrnet__DF.json").exists()
     assert not (tmp_path / "cells" / "meso__FS.json").exists()
     assert not list((tmp_path / "cells").glob("*.tmp"))
-    # second run: only the failed cell is computed again
     calls.clear()
-    rows, failed = H.run_cells(cells, _fn(calls), tmp_path, progress=False)
+    rows, failed = CL.run_cells(cells, _fn(calls), tmp_path, progress=False)
     assert calls == ["meso__FS"] and failed == []
     assert [r["cached"] for r in rows] == [True, True, False]
-    # --rerun recomputes everything
     calls.clear()
-    H.run_cells(cells, _fn(calls), tmp_path, rerun=True, progress=False)
+    CL.run_cells(cells, _fn(calls), tmp_path, rerun=True, progress=False)
     assert len(calls) == 3
 
 
-def test_corrupt_cell_file_is_recomputed(tmp_path):
-    cell = H.Cell(("a", "b"))
-    H.cell_path(tmp_path, cell).parent.mkdir(parents=True)
-    H.cell_path(tmp_path, cell).write_text("{not json")
+def test_a_cell_whose_settings_changed_is_recomputed(tmp_path, capsys):
     calls: list[str] = []
-    rows, _ = H.run_cells([cell], _fn(calls), tmp_path, progress=False)
+    CL.run_cells([CL.Cell(("a", "b"), {"epochs": 3})], _fn(calls), tmp_path, progress=False)
+    CL.run_cells([CL.Cell(("a", "b"), {"epochs": 3})], _fn(calls), tmp_path, progress=False)
+    assert calls == ["a__b"]
+    rows, _ = CL.run_cells([CL.Cell(("a", "b"), {"epochs": 5})], _fn(calls), tmp_path,
+                           progress=False)
+    assert calls == ["a__b", "a__b"] and rows[0]["cached"] is False
+    assert "settings changed" in capsys.readouterr().err
+    stored = json.loads(CL.cell_path(tmp_path, CL.Cell(("a", "b"))).read_text())
+    assert stored["params"] == {"epochs": 5}
+
+
+def test_corrupt_cell_file_is_recomputed(tmp_path):
+    cell = CL.Cell(("a", "b"))
+    CL.cell_path(tmp_path, cell).parent.mkdir(parents=True)
+    CL.cell_path(tmp_path, cell).write_text("{not json")
+    calls: list[str] = []
+    rows, _ = CL.run_cells([cell], _fn(calls), tmp_path, progress=False)
     assert calls == ["a__b"] and rows[0]["ours"] == 4.0
-    assert json.loads(H.cell_path(tmp_path, cell).read_text())["cell"] == ["a", "b"]
 
 
 def test_duplicate_cell_ids_rejected(tmp_path):
-    with pytest.raises(H.ExperimentError, match="duplicate"):
-        H.run_cells([H.Cell(("a",)), H.Cell(("a",))], _fn([]), tmp_path, progress=False)
+    with pytest.raises(CL.ExperimentError, match="duplicate"):
+        CL.run_cells([CL.Cell(("a",)), CL.Cell(("a",))], _fn([]), tmp_path, progress=False)
 
 
-def test_cell_id_is_filesystem_safe():
-    assert H.Cell(("transfer", "FS->{DF, NT}")).id == "transfer__FS--DF-NT-"
+def test_cell_id_is_the_protocol_id():
+    from experiments.protocol import cell_id
+
+    assert CL.Cell(("transfer", "FS->{DF, NT}")).id == "transfer__FS--DF-NT-" == cell_id(
+        ("transfer", "FS->{DF, NT}"))
 
 
+class _ChildCtx:
+    """Stands in for a RunContext: each cell's 'child process' is a small Python command."""
+
+    def __init__(self, out: Path, only: str | None = None, fail: str = ""):
+        self.out, self.only_cell, self.fail = out, only, fail
+
+    def child_env(self):
+        return None
+
+    def child_command(self, cell: CL.Cell) -> list[str] | None:
+        if self.only_cell:
+            return None
+        if cell.id == self.fail:
+            return [sys.executable, "-c", "raise SystemExit(3)"]
+        record = {"cell": list(cell.key), "params": {}, "seconds": 0.1,
+                  "rows": [{"row": cell.id, "ours": 1.0, "pid": "child"}]}
+        code = (f"from data_prep.fileio import write_json_atomic; "
+                f"write_json_atomic({str(CL.cell_path(self.out, cell))!r}, {record!r})")
+        return [sys.executable, "-c", code]
+
+
+def test_run_cells_in_child_processes(tmp_path, capsys):
+    cells = [CL.Cell(("a",)), CL.Cell(("b",)), CL.Cell(("c",))]
+
+    def in_process(cell):
+        return [{"row": cell.id, "ours": 2.0, "pid": "parent"}]
+
+    rows, failed = CL.run_cells(cells, in_process, tmp_path, progress=False,
+                                ctx=_ChildCtx(tmp_path, fail="b"))
+    assert failed == ["b"] and [r["pid"] for r in rows] == ["child", "child"]
+    assert "cell b: its child process ended with exit code 3" in capsys.readouterr().err
+    rows, failed = CL.run_cells(cells, in_process, tmp_path, progress=False,
+                                ctx=_ChildCtx(tmp_path, only="b"))
+    assert failed == [] and [(r["cell"], r["pid"], r["cached"]) for r in rows] == [
+        ("b", "parent", False)]
+    rows, _ = CL.run_cells(cells, in_process, tmp_path, progress=False, ctx=_ChildCtx(tmp_path))
+    assert [r["cached"] for r in rows] == [True, True, True]
+
+
+def test_unknown_only_cell_is_a_one_line_error(tmp_path):
+    with pytest.raises(CL.ExperimentError, match="--only-cell zz: no such cell"):
+        CL.run_cells([CL.Cell(("a",))], lambda c: [], tmp_path, progress=False,
+                     ctx=_ChildCtx(tmp_path, only="zz"))
+
+
+# ------------------------------------------------------------------------------- results
 def test_average_and_paper_columns():
     rows = [{"section": "transfer", "row": "clrnet", "col": c, "metric": "f1", "ours": v}
             for c, v in [("FS", 90.0), ("DF", 80.0), ("DFD", 70.0), ("F2F", 60.0), ("NT", 50.0)]]
-    rows = H.add_average(rows, ["FS", "DF", "DFD", "F2F", "NT"])
+    rows = RS.add_average(rows, ["FS", "DF", "DFD", "F2F", "NT"])
     avg = [r for r in rows if r["col"] == "Avg."]
     assert len(avg) == 1 and avg[0]["ours"] == pytest.approx(70.0)
-    rows = H.attach_paper(rows, "clrnet_table5")
+    rows = RS.attach_paper(rows, "clrnet_table5")
     by_col = {r["col"]: r["paper"] for r in rows}
     assert by_col["DF"] == 97.23 and by_col["Avg."] == 97.57
-    md = H.markdown_table(rows, title="T", citation="C")
+    md = RS.markdown_table(rows, title="T", citation="C")
     assert "| clrnet | **90.00** (98.70)" in md
     assert "**70.00** (97.57)" in md
 
 
+def test_f1_rows_per_sample_with_macro_and_video_f1():
+    import pandas as pd
+
+    df = pd.DataFrame({"video_id": ["r1", "r1", "f1", "f1"], "method": ["original"] * 2 +
+                       ["FaceSwap"] * 2, "clip_index": [0, 1, 0, 1], "label": [0, 0, 1, 1],
+                       "score": [0.2, 0.7, 0.9, 0.6]})
+    (row,) = RS.f1_rows("merge", "clrnet", {"FS": df})
+    # per sample: TP 2, FP 1, FN 0 -> F1 fake 0.8; real: TN 1, FN 0, FP 1 -> 2/3
+    assert row["ours"] == pytest.approx(80.0) and row["n_samples"] == 4
+    assert row["f1_macro"] == pytest.approx(100 * (0.8 + 2 / 3) / 2)
+    assert row["f1_video"] == pytest.approx(100.0) and row["n_videos"] == 2
+
+
 def test_paper_tables_are_consistent():
-    # the printed averages of CLRNet Table 5 equal the mean of the five columns (to rounding)
     for section in ("merge", "transfer"):
         for row in ("clrnet", "xception", "cnn_lstm"):
             vals = [paper_value("clrnet_table5", section, row, c)
@@ -91,136 +168,114 @@ def test_paper_tables_are_consistent():
     assert all(len(t) > 0 for t in PAPER_TABLES.values())
 
 
+# ------------------------------------------------------------------------------- context
 def _args(**kw):
-    base = dict(data=None, quick=False, out=None, work=None, seed=0, epochs=None, rerun=False,
-                no_progress=True)
+    base = dict(data=None, profile=None, quick=False, out=None, work=None, seed=0, epochs=None,
+                rerun=False, no_progress=True, max_steps=None, max_batch=None, in_process=False,
+                only_cell=None, show_config=False)
     base.update(kw)
     return argparse.Namespace(**base)
 
 
-def test_context_quick_without_data_and_titles(tmp_path):
-    ctx = H.resolve_context("table5_transfer", "CLRNet Table 5", _args())
-    assert ctx.mini and ctx.profile.name == "quick"
-    assert H.QUICK_TITLE in ctx.title and "not FaceForensics++" in ctx.title
+def test_context_profiles_titles_and_folders(tmp_path):
+    ctx = C.resolve_context("table5_transfer", _args())
+    assert ctx.mini and ctx.profile == "quick" and len(ctx.cells) == 12
+    assert C.QUICK_TITLE in ctx.title and "not FaceForensics++" in ctx.title
     assert ctx.out.parts[-3:] == ("results", "quick", "table5_transfer")
-    full = H.resolve_context("t", "T", _args(data=tmp_path))
-    assert full.profile.name == "full" and "full protocol" in full.title
+    full = C.resolve_context("table5_transfer", _args(data=tmp_path))
+    assert full.profile == "full" and "full protocol" in full.title
     assert full.out.parts[-2] == "full"
-    quick_user = H.resolve_context("t", "T", _args(data=tmp_path, quick=True))
+    assert full.cells["transfer__clrnet"]["epochs"] == 150  # the protocol's value
+    quick_user = C.resolve_context("table5_transfer", _args(data=tmp_path, quick=True))
     assert quick_user.out.parts[-2] == "quick-userdata" and "quick profile" in quick_user.title
-    with pytest.raises(H.ExperimentError, match="no such file"):
-        H.resolve_context("t", "T", _args(data=tmp_path / "missing"))
-    one = H.resolve_context("t", "T", _args(epochs=1)).profile
-    assert one.epochs == one.transfer_epochs == one.tb_epochs == 1  # --epochs covers both papers
-    assert ctx.profile.tb_epochs * ctx.profile.tb_steps_per_epoch >= 200  # enough two-branch steps
+    also = C.resolve_context("table5_transfer", _args(data=tmp_path, profile="quick"))
+    assert also.profile == "quick"
+    with pytest.raises(CL.ExperimentError, match="no such file"):
+        C.resolve_context("table5_transfer", _args(data=tmp_path / "missing"))
+    with pytest.raises(CL.ExperimentError, match="needs --data"):
+        C.resolve_context("table5_transfer", _args(profile="full"))
+    one = C.resolve_context("table5_transfer", _args(epochs=1)).cells["transfer__clrnet"]
+    assert one["epochs"] == one["source_epochs"] == 1  # --epochs covers every phase
 
 
-def test_finish_table_writes_all_outputs(tmp_path, monkeypatch):
+def test_smoke_caps_are_titled_recorded_and_kept_apart(tmp_path):
+    ctx = C.resolve_context("table5_transfer", _args(data=tmp_path, max_steps=2, max_batch=3))
+    assert "smoke run" in ctx.title and "at most 2 step" in ctx.title
+    assert ctx.out.parts[-2] == "full-smoke"  # never mixed with real full results
+    assert ctx.cells["merge__clrnet"]["batch_size"] == 40  # settings stay the protocol's
+    assert ctx.smoke.batch(40) == 3 and ctx.smoke.epochs(150) == 1 and ctx.smoke.steps(None) == 2
+    _, extra = C.run_record(ctx, [], [], None)
+    assert extra["smoke"] == {"max_steps": 2, "max_batch": 3}
+    assert extra["cells"]["merge__clrnet"]["input_size"] == 128
+    with pytest.raises(CL.ExperimentError, match="max-steps"):
+        C.resolve_context("table5_transfer", _args(max_steps=0))
+
+
+def test_finish_table_writes_outputs_and_the_resolved_cells(tmp_path, monkeypatch):
     recorded = {}
 
     def fake_record(out: Path, args, extra):
         recorded.update(extra)
-        H.write_json_atomic(out / "args.json", dict(args))
+        C.write_json_atomic(out / "args.json", dict(args))
 
-    monkeypatch.setattr(H, "write_run_record", fake_record)
-    ctx = H.resolve_context("t5", "CLRNet Table 5", _args(out=tmp_path / "o"))
+    monkeypatch.setattr(C, "write_run_record", fake_record)
+    ctx = C.resolve_context("table5_transfer", _args(out=tmp_path / "o"))
+    ctx.note("a note")
     rows = [{"section": "merge", "row": "clrnet", "col": c, "metric": "f1", "ours": 50.0 + i}
             for i, c in enumerate(["FS", "DF"])]
-    md = H.finish_table(ctx, rows, paper_table="clrnet_table5", failed=["x__y"])
+    md = C.finish_table(ctx, rows, paper_table="clrnet_table5", failed=["x__y"])
     out = tmp_path / "o"
     for name in ("results.csv", "results.md", "results.png", "args.json"):
         assert (out / name).exists(), name
-    assert "x__y" in md and H.MINI_LABEL in (out / "results.md").read_text()
-    csv = (out / "results.csv").read_text().splitlines()
-    assert csv[0].startswith("section,row,col,metric,ours,paper")
+    assert "x__y" in md and C.P.MINI_LABEL in (out / "results.md").read_text()
+    assert "Note: a note" in md
+    assert (out / "results.csv").read_text().splitlines()[0].startswith(
+        "section,row,col,metric,ours,paper")
     assert recorded["mini_benchmark"] is True and recorded["failed_cells"] == ["x__y"]
+    assert recorded["profile"] == "quick" and recorded["cells"]["merge__clrnet"]["epochs"] == 3
 
 
 def test_main_reports_one_line_error(tmp_path, capsys):
-    parser = H.base_parser("Doc.")
+    parser = C.base_parser("Doc.")
 
     def run(ctx):
-        raise H.ExperimentError(f"{ctx.out}: nothing here")
+        raise CL.ExperimentError(f"{ctx.out}: nothing here")
 
-    code = H.main("t", "T", parser, run, paper_table=None,
+    code = C.main("table5_transfer", parser, run, paper_table=None,
                   argv=["--out", str(tmp_path), "--no-progress"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert err[-1].startswith("error: ") and "nothing here" in err[-1]
-    assert "Traceback" not in "\n".join(err)
 
 
-def test_trained_reuses_finished_model(tmp_path):
-    calls = []
-
-    def train():
-        calls.append(1)
-        model = tmp_path / "run" / "inner" / "scorer.keras"
-        model.parent.mkdir(parents=True, exist_ok=True)
-        model.write_text("x")
-        return model
-
-    run_dir = tmp_path / "run"
-    first = H.trained(run_dir, train)
-    assert first.name == "scorer.keras" and (run_dir / "done.json").exists()
-    assert H.trained(run_dir, train) == first and len(calls) == 1
-    with pytest.raises(H.ExperimentError, match="without a model file"):
-        H.trained(tmp_path / "other", lambda: object())
+def test_child_command_runs_the_module_with_the_package_on_the_path(tmp_path):
+    ctx = C.resolve_context("table5_transfer", _args(out=tmp_path), isolate=True)
+    ctx.argv = ["--out", str(tmp_path)]
+    cmd = ctx.child_command(CL.Cell(("merge", "clrnet")))
+    assert cmd[1:] == ["-m", "experiments.table5_transfer", "--out", str(tmp_path),
+                       "--only-cell", "merge__clrnet"]
+    env = ctx.child_env()
+    assert env["PYTHONPATH"].split(os.pathsep)[0] == str(C.PACKAGE_ROOT)
+    assert (C.PACKAGE_ROOT / "experiments" / "__init__.py").is_file()
+    ctx.args.in_process = True
+    assert ctx.child_command(CL.Cell(("merge", "clrnet"))) is None
+    plain = C.resolve_context("table5_transfer", _args(out=tmp_path))  # isolate=False
+    assert plain.child_command(CL.Cell(("merge", "clrnet"))) is None
 
 
-class _ChildCtx:
-    """Stands in for a RunContext: each cell's 'child process' is a small Python command."""
+def test_child_module_command_works_without_the_package_installed(tmp_path):
+    """``python -m experiments.<table>`` from another folder, site-packages off (``-S``: no
+    editable install), finds the package through ``child_env``'s PYTHONPATH alone."""
+    import subprocess
 
-    def __init__(self, out: Path, only: str | None = None, fail: str = ""):
-        self.out, self.only_cell, self.fail = out, only, fail
-
-    def child_command(self, cell: H.Cell) -> list[str] | None:
-        import sys
-
-        if self.only_cell:
-            return None
-        if cell.id == self.fail:
-            return [sys.executable, "-c", "raise SystemExit(3)"]
-        record = {"cell": list(cell.key), "params": {}, "seconds": 0.1,
-                  "rows": [{"row": cell.id, "ours": 1.0, "pid": "child"}]}
-        code = (f"from experiments.harness import write_json_atomic; "
-                f"write_json_atomic({str(H.cell_path(self.out, cell))!r}, {record!r})")
-        return [sys.executable, "-c", code]
-
-
-def test_run_cells_in_child_processes(tmp_path, capsys):
-    cells = [H.Cell(("a",)), H.Cell(("b",)), H.Cell(("c",))]
-
-    def in_process(cell):
-        return [{"row": cell.id, "ours": 2.0, "pid": "parent"}]
-
-    rows, failed = H.run_cells(cells, in_process, tmp_path, progress=False,
-                               ctx=_ChildCtx(tmp_path, fail="b"))
-    assert failed == ["b"] and [r["pid"] for r in rows] == ["child", "child"]
-    assert "cell b: its child process ended with exit code 3" in capsys.readouterr().err
-    # a re-run only computes the failed cell; a child (only_cell) computes just its own cell
-    rows, failed = H.run_cells(cells, in_process, tmp_path, progress=False,
-                               ctx=_ChildCtx(tmp_path, only="b"))
-    assert failed == [] and [(r["cell"], r["pid"], r["cached"]) for r in rows] == [
-        ("b", "parent", False)]
-    rows, _ = H.run_cells(cells, in_process, tmp_path, progress=False, ctx=_ChildCtx(tmp_path))
-    assert [r["cached"] for r in rows] == [True, True, True]
-
-
-def test_child_command_repeats_the_script_arguments(tmp_path):
-    args = argparse.Namespace(data=None, quick=False, out=tmp_path, work=None, seed=0, epochs=None,
-                              rerun=False, workers=1, no_progress=False, in_process=False,
-                              only_cell=None)
-    ctx = H.resolve_context("table5_transfer", "T", args)
-    ctx.argv, ctx.script = ["--out", str(tmp_path)], Path("experiments/table5_transfer.py")
-    cmd = ctx.child_command(H.Cell(("merge", "clrnet")))
-    assert cmd[1:] == ["experiments/table5_transfer.py", "--out", str(tmp_path), "--only-cell",
-                       "merge__clrnet"]
-    args.in_process = True
-    assert ctx.child_command(H.Cell(("merge", "clrnet"))) is None
-
-
-def test_unknown_only_cell_is_a_one_line_error(tmp_path):
-    with pytest.raises(H.ExperimentError, match="--only-cell zz: no such cell"):
-        H.run_cells([H.Cell(("a",))], lambda c: [], tmp_path, progress=False,
-                    ctx=_ChildCtx(tmp_path, only="zz"))
+    ctx = C.resolve_context("table5_transfer", _args(out=tmp_path), isolate=True)
+    cmd = [sys.executable, "-S", "-m", "experiments.table5_transfer", "--show-config",
+           "--models", "clrnet"]
+    bare = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    res = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, env=bare, timeout=120)
+    assert res.returncode != 0 and "No module named 'experiments'" in res.stderr
+    res = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True,
+                         env={**ctx.child_env(), "PATH": os.environ.get("PATH", "")}, timeout=120)
+    assert res.returncode == 0, res.stderr[-500:]
+    assert [json.loads(line)["cell"] for line in res.stdout.splitlines()] == [
+        "merge__clrnet", "transfer__clrnet"]

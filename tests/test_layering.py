@@ -71,7 +71,11 @@ def _imports(module: str, path: Path, *, top_level_only: bool) -> set[str]:
                        for a in node.names]
         else:
             continue
-        found.update(t for t in targets if t is not None and t != module)
+        for target in targets:
+            while target:  # importing a.b.c runs a/__init__ and a/b/__init__ first
+                if target in MODULES and target != module:
+                    found.add(target)
+                target = target.rpartition(".")[0]
     return found
 
 
@@ -134,9 +138,10 @@ def test_no_module_level_import_cycles():
 
 
 @pytest.mark.parametrize("text, expected", [
-    ("from clrnet import registry", {"clrnet.registry"}),
-    ("import twobranch.models", {"twobranch.models"}),
-    ("from clrnet.registry import build_model", {"clrnet.registry"}),
+    ("from clrnet import registry", {"clrnet", "clrnet.registry"}),
+    ("import twobranch.models", {"twobranch", "twobranch.models"}),
+    ("from clrnet.strategies.data import DataSpec",
+     {"clrnet", "clrnet.strategies", "clrnet.strategies.data"}),
 ])
 def test_the_reader_resolves_imports(tmp_path, text, expected):
     path = tmp_path / "m.py"
@@ -147,6 +152,7 @@ def test_the_reader_resolves_imports(tmp_path, text, expected):
 def test_the_order_check_can_fail(tmp_path):
     path = tmp_path / "m.py"
     path.write_text("def f():\n    import experiments.protocol\n")
-    assert _imports("clrnet.fake", path, top_level_only=False) == {"experiments.protocol"}
+    assert _imports("clrnet.fake", path, top_level_only=False) == {"experiments",
+                                                                    "experiments.protocol"}
     assert _imports("clrnet.fake", path, top_level_only=True) == set()
     assert _cycles({"a": {"b"}, "b": {"a"}, "c": {"a"}}) == [["a", "b"]]

@@ -178,7 +178,10 @@ def test_clrnet_paper_facts():
     assert t5["merge__shallownet_v3"]["input_size"] == 128
     assert t5["transfer__cnn_lstm"]["clip_len"] == 20
     assert t5["transfer__cnn_lstm"]["frames_per_video"] == 80
+    assert tr["source_batch_size"] == 16 and by_id("table6_open_domain")["rgs__xception"][
+        "merge_epoch_fraction"] == 0.125
     single = by_id("table3_in_domain")["clrnet__DF"]
+    assert single["face_size"] == 240
     assert (single["epochs"], single["input_size"], single["batch_size"], single["lr"]) == (
         300, 240, 16, 5e-5)
     assert single["splits"] == {"FF++": "tariq_ffpp"}
@@ -223,6 +226,11 @@ def test_masi_paper_facts():
     assert (t2["clip_len"], t2["input_size"], t2["lr"], t2["weight_decay"]) == (10, 224, 1e-3,
                                                                                 1e-6)
     assert "one in seven" in t2["sampling"]
+    assert (t2["lr_schedule"]["patience"], t2["lr_schedule"]["max_reductions"]) == (50, 3)
+    assert t2["early_stopping"]["patience"] == 50 and t2["face_size"] == 224
+    quick = by_id("twobranch_table2_ffpp", "quick")["c40"]
+    assert quick["lr_schedule"]["patience"] == P.QUICK["tb_lr_patience"]
+    assert quick["face_size"] == P.QUICK["face_size"]
     assert by_id("twobranch_table3_celebdf")["celebdf"]["splits"]["Celeb-DF"] == \
         "celebdf_official"
 

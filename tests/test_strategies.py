@@ -326,7 +326,7 @@ def test_transfer_run_records_its_data_and_frozen_half(toy_clip_registry, record
 
 def test_evaluate_and_video_scores():
     from clrnet.aggregation import aggregate_scores
-    from clrnet.evaluation import evaluate, score_frame
+    from clrnet.strategies.evaluation import evaluate, score_frame
 
     inp = keras.Input((1,))
     model = keras.Model(inp, keras.layers.Concatenate()([1.0 - inp, inp]))

@@ -13,7 +13,7 @@ import twobranch  # noqa: F401 - registers custom objects
 from twobranch.losses import IsolationLoss, default_radii
 from twobranch.models import build_model, compute_center, distances
 from twobranch.optim import LayerwiseAdam, LayerwiseSGD, LimitedReduceLROnPlateau, paper_lr_rules
-from twobranch.train import main
+from twobranch.train import TrainConfig, build_parser, config_from_args, main
 
 TINY = {"input_size": 32, "frames": 3, "blocks": (1, 1, 1, 1), "growth_rate": 8,
         "stem_filters": 16, "lstm_units": 8}
@@ -127,6 +127,40 @@ def test_short_isolation_training_moves_reals_in_and_fakes_beyond_r_plus():
     assert dt[yt == 1].mean() > 2 * dt[yt == 0].mean()  # held out: fakes further from c
 
 
+# ----------------------------------------------------------------------------- TrainConfig
+def test_cli_fills_the_same_typed_config_code_builds():
+    argv = ["--train", "a.csv", "--val", "a.csv", "--train-splits", "train", "--methods",
+            "original", "Deepfakes", "--epochs", "3", "--no-ft", "--lr-patience", "2",
+            "--stop-after-schedule", "4", "--verbose", "0", "--override", "blocks=(1,1,1,1)",
+            "--override", "branches=rgb", "--densenet-weights", "imagenet"]
+    cfg = config_from_args(build_parser().parse_args(argv))
+    direct = TrainConfig(train="a.csv", val="a.csv", train_splits=("train",),
+                         methods=("original", "Deepfakes"), epochs=3, ft=False, lr_patience=2,
+                         stop_after_schedule=4, verbose=0, densenet_weights="imagenet",
+                         model_overrides={"blocks": (1, 1, 1, 1), "branches": "rgb"})
+    assert cfg == direct
+    assert cfg.model_overrides["blocks"] == (1, 1, 1, 1)  # a real tuple, parsed once
+    kwargs = cfg.builder_kwargs()
+    assert kwargs["blocks"] == (1, 1, 1, 1) and kwargs["head"] == "isolation"
+    assert kwargs["densenet_weights"] == "imagenet" and kwargs["input_size"] == 224
+    assert json.loads(json.dumps(cfg.as_record()))["model_overrides"]["branches"] == "rgb"
+
+
+def test_train_config_rejects_bad_values_in_one_line():
+    from twobranch.errors import TwoBranchConfigError
+
+    with pytest.raises(TwoBranchConfigError, match="growth"):
+        TrainConfig(model_overrides={"growth": 3})
+    with pytest.raises(TwoBranchConfigError, match="loss"):
+        TrainConfig(loss="mse")
+    with pytest.raises(TwoBranchConfigError, match="epochs"):
+        TrainConfig(epochs=0)
+    with pytest.raises(TypeError, match="TrainConfig"):
+        from twobranch.train import train
+
+        train(build_parser().parse_args([]))  # a Namespace is not a configuration
+
+
 # ----------------------------------------------------------------------------- CLI
 def _write_records(folder, n_videos: int = 3, clips: int = 2, frames: int = 3, size: int = 32):
     from data_prep.records import ClipMeta, encode_clip
@@ -196,7 +230,8 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
 
     rc = predict_main(["--model", str(tmp_path / "none.keras"), "--data", "x", "--out", "y.csv"])
     err = capsys.readouterr().err.strip()
-    assert rc == 2 and err == f"error: {tmp_path / 'none.keras'}: model file not found"
+    assert rc == 2 and err.startswith("error:") and "\n" not in err
+    assert str(tmp_path / "none.keras") in err and "not found" in err
 
 
 def test_cli_summary_prints_counts_and_shapes(capsys):
@@ -289,3 +324,16 @@ def test_short_training_on_mini_benchmark_isolates_held_out_reals_and_fakes(mini
     assert after["mean_real"] < 0.8 * before["mean_real"], stats  # reals pulled toward c
     assert after["mean_fake"] > rp and after["mean_fake"] > 1.5 * after["mean_real"], stats
     assert after["fake_beyond_r_plus"] >= 0.6 and after["auc"] >= 0.85, stats  # fakes beyond r+
+
+
+def test_a_run_folder_in_use_is_refused_in_one_line(tmp_path, capsys):
+    from data_prep.locking import FolderLock
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    with FolderLock(run_dir, what="another training", name="train"):
+        rc = main(["--train", str(tmp_path / "x.tfrecord"), "--resume", str(run_dir),
+                   "--image-size", "32", "--frames", "3", *CLI_TINY])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.startswith("error:") and "\n" not in err
+    assert "another training" in err and not (run_dir / "args.json").exists()

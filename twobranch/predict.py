@@ -19,7 +19,7 @@ from pathlib import Path
 
 def score_records(model, data: str, batch_size: int = 8, splits: list[str] | None = None,
                   methods: list[str] | None = None):
-    """Score every clip of a TFRecord selection (:func:`clrnet.evaluation.evaluate`).
+    """Score every clip of a TFRecord selection (:func:`clrnet.strategies.evaluation.evaluate`).
 
     Args:
         model: a loaded two-branch model (scorer, BCE or isolation-compiled embedding model).
@@ -32,8 +32,8 @@ def score_records(model, data: str, batch_size: int = 8, splits: list[str] | Non
         (clips, videos) pandas DataFrames; a video's score is the mean of its clips' scores.
     """
     from clrnet.aggregation import aggregate_scores
-    from clrnet.evaluation import evaluate
     from clrnet.strategies import DataSpec
+    from clrnet.strategies.evaluation import evaluate
 
     spec = DataSpec(data, methods=methods, splits=splits)
     clips = evaluate(model, spec, batch_size)

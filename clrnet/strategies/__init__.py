@@ -39,7 +39,7 @@ Interpretation choices (the paper leaves them open):
   the open-domain test set, then an oracle choice, labelled so), by ``metric`` (accuracy by
   default, as the paper's "highest classification accuracy"; ``"f1"`` and ``"auc"`` too).
   Source models are trained once per source domain and reused across pairs.
-* Scores are per clip (the paper's unit); :mod:`clrnet.evaluation` computes them and
+* Scores are per clip (the paper's unit); :mod:`~clrnet.strategies.evaluation` computes them and
   :mod:`clrnet.aggregation` aggregates them per video.
 
 Modules: :mod:`~clrnet.strategies.data` (:class:`DataSpec`, pipelines),
@@ -48,6 +48,7 @@ Modules: :mod:`~clrnet.strategies.data` (:class:`DataSpec`, pipelines),
 """
 
 from clrnet.strategies.data import Data, DataSpec, make_dataset, official_augment, plan_summary
+from clrnet.strategies.evaluation import evaluate, score_frame
 from clrnet.strategies.grid_search import (
     IDENTITY_SWAP,
     REENACTMENT,
@@ -75,6 +76,7 @@ __all__ = [
     "HParams",
     "StrategyResult",
     "build_for_data",
+    "evaluate",
     "freeze_layers",
     "load_source_model",
     "make_dataset",
@@ -83,6 +85,7 @@ __all__ = [
     "plan_summary",
     "resolve_hp",
     "restricted_grid_search",
+    "score_frame",
     "train_merge",
     "train_single",
     "train_transfer",

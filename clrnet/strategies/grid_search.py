@@ -14,8 +14,8 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from clrnet.errors import ConfigError
-from clrnet.evaluation import evaluate, score_frame
 from clrnet.strategies.data import Data, DataSpec
+from clrnet.strategies.evaluation import evaluate, score_frame
 from clrnet.strategies.hparams import resolve_hp
 from clrnet.strategies.learning import train_merge, train_single, train_transfer
 from data_prep.fileio import write_csv_atomic, write_json_atomic
