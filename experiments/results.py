@@ -150,7 +150,9 @@ def f1_rows(section: str, model: str, scores: Mapping[str, Any]) -> list[dict[st
     """CLRNet-style rows: F1 (%) of the fake class at 0.5, one score per sample, one per column.
 
     A sample is a clip for clip models and a frame for frame models (the protocol's metric).
-    Extra fields: macro F1, AUC, video-level F1 (mean of sample scores) and sample counts.
+    Extra fields: macro F1, AUC with its 95 % bootstrap interval over test videos
+    (:func:`clrnet.metrics.bootstrap_ci`, whole videos resampled per class), the fraction of
+    samples called fake, video-level F1 (mean of sample scores) and sample counts.
 
     Args:
         section: table section.
@@ -168,11 +170,14 @@ def f1_rows(section: str, model: str, scores: Mapping[str, Any]) -> list[dict[st
         y, s = df["label"].to_numpy(), df["score"].to_numpy()
         video = aggregate_scores(df, "video")
         fake = M.f1_at(y, s, 0.5)
+        groups = (df["method"].astype(str) + "/" + df["video_id"].astype(str)).to_numpy()
+        lo, hi = M.bootstrap_ci(y, s, groups)
         rows.append({
             "section": section, "row": model, "col": col, "metric": "F1 %",
             "ours": 100.0 * fake,
             "f1_macro": 100.0 * (fake + _f1_real(y, s)) / 2,
-            "auc": M.roc_auc(y, s),
+            "auc": M.roc_auc(y, s), "auc_lo": lo, "auc_hi": hi,
+            "called_fake": float((s >= 0.5).mean()),
             "f1_video": 100.0 * M.f1_at(video["label"], video["score"], 0.5),
             "n_samples": int(len(df)), "n_videos": int(len(video)),
             "n_fake_videos": int(video["label"].sum()),

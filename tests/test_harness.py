@@ -154,6 +154,9 @@ def test_f1_rows_per_sample_with_macro_and_video_f1():
     assert row["ours"] == pytest.approx(80.0) and row["n_samples"] == 4
     assert row["f1_macro"] == pytest.approx(100 * (0.8 + 2 / 3) / 2)
     assert row["f1_video"] == pytest.approx(100.0) and row["n_videos"] == 2
+    assert row["called_fake"] == pytest.approx(0.75)
+    # one video per class: every resample is the same pair of videos, so the interval is a point
+    assert row["auc_lo"] == pytest.approx(row["auc"]) == pytest.approx(row["auc_hi"])
 
 
 def test_paper_tables_are_consistent():
