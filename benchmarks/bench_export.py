@@ -2,7 +2,7 @@
 
 One JSON line per (batch, mode), each with :func:`benchmarks.common.machine_info`:
 
-* ``keras``: :func:`clrnet.models.fake_probability` (plain eager Keras call);
+* ``keras``: :func:`clrnet.scoring.fake_probability` (plain eager Keras call);
 * ``fused``: :func:`clrnet.inference.make_predict_fn` float32 (fused ConvLSTM, one tf.function);
 * ``savedmodel``: the ``serving_default`` signature of ``python -m clrnet.export`` reloaded with
   ``tf.saved_model.load``;
@@ -42,7 +42,7 @@ def build(name: str, head_scale: float, seed: int = 0):
     """The benchmarked Keras model with random weights (head scaled)."""
     import keras
 
-    from clrnet.models import build_model
+    from clrnet.registry import build_model
 
     keras.utils.set_random_seed(seed)
     if name == "tiny":
@@ -73,7 +73,7 @@ def predictors(model, modes, batch: int, workdir: Path, threads: int | None, inf
     """``{mode: predict}``; export facts (seconds, MB) go into ``info[mode]``."""
     from clrnet.export import artefact_size_mb, export_model, load_exported
     from clrnet.inference import make_predict_fn
-    from clrnet.models import fake_probability
+    from clrnet.scoring import fake_probability
 
     out = {}
     for mode in modes:

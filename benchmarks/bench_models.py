@@ -4,7 +4,7 @@ Subjects (one JSON line per measurement, each with :func:`benchmarks.common.mach
 
 * ``inference``: seconds per clip of full-size CLRNet-50 (5x240x240x3) or the two-branch network
   (10x224x224x3, ``head="bce"``) with random weights, at each ``--batch``, for each ``--modes``:
-  ``keras`` = :func:`clrnet.models.fake_probability` (the plain Keras call every script used
+  ``keras`` = :func:`clrnet.scoring.fake_probability` (the plain Keras call every script used
   before issue #9), ``graph`` = the plain model in one ``tf.function``, and
   :func:`clrnet.inference.make_predict_fn` variants ``fused`` (fused ConvLSTM, float32),
   ``fused_jit`` (+ XLA), ``bf16`` (fused, bfloat16), ``bf16_jit``. Each row also gives the largest
@@ -102,7 +102,7 @@ def build(name: str, head_scale: float = 1.0, seed: int = 0, convlstm: str = "ke
 
         model = build_tb("two_branch", head="bce")
     else:
-        from clrnet.models import build_model
+        from clrnet.registry import build_model
 
         model = build_model(name, convlstm=convlstm)
     if head_scale != 1.0:
@@ -126,7 +126,7 @@ def predictor(model, mode: str, batch: int):
     import tensorflow as tf
 
     from clrnet.inference import make_predict_fn
-    from clrnet.models import fake_probability
+    from clrnet.scoring import fake_probability
 
     if mode == "keras":
         return lambda x: fake_probability(model, x, batch_size=batch)

@@ -93,7 +93,8 @@ import h5py
 import keras
 import numpy as np
 
-from clrnet.models import WeightsError, build_model
+from clrnet.errors import WeightsError
+from clrnet.registry import build_model
 from data_prep.fileio import atomic_path
 
 __all__ = [

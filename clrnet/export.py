@@ -427,7 +427,7 @@ def max_difference(model: keras.Model, predict: Callable[[np.ndarray], np.ndarra
     Returns:
         The largest absolute difference.
     """
-    from clrnet.models import fake_probability
+    from clrnet.scoring import fake_probability
 
     shape = tuple(model.inputs[0].shape[1:])
     x = np.random.default_rng(seed).random((batch, *shape), dtype=np.float32)

@@ -234,8 +234,8 @@ def make_predict_fn(
         InferenceError: unknown precision or one this machine cannot run, or a model that
             cannot be cloned.
     """
-    from clrnet.models import output_kind
-    from clrnet.models.registry import _check_input
+    from clrnet.scoring import check_input as _check_input
+    from clrnet.scoring import output_kind
 
     precision = resolve_precision(precision)
     if jit_compile is None:

@@ -104,7 +104,7 @@ def test_profile_layers_covers_every_layer_of_a_tiny_fused_clrnet():
 
     from benchmarks.bench_models import profile_layers
     from clrnet.inference import fuse_convlstm
-    from clrnet.models import build_model
+    from clrnet.registry import build_model
 
     model = fuse_convlstm(build_model("clrnet", input_shape=(3, 16, 16, 3), repetitions=(1,),
                                       initial_filters=4))

@@ -48,7 +48,7 @@ def test_cam_localises_the_bright_square():
 
 
 def test_cam_identity_with_tiny_clrnet():
-    from clrnet.models import build_model
+    from clrnet.registry import build_model
     model = build_model("clrnet18", input_shape=(T, 24, 24, 3), repetitions=[1],
                         initial_filters=2)
     rng = np.random.default_rng(0)

@@ -40,7 +40,8 @@ from clrnet.convert_official import (
     main,
     read_checkpoint,
 )
-from clrnet.models import build_model, fake_probability
+from clrnet.registry import build_model
+from clrnet.scoring import fake_probability
 
 REPO = Path(__file__).resolve().parents[1]
 WEIGHTS = REPO / "clrnet" / "weights"
@@ -360,7 +361,7 @@ def test_frame_model_input_size_follows_the_dense_kernel(stand_ins, tmp_path, ca
 @pytest.mark.parametrize("name", ["mesoinception4_df", "meso4_f2f"])
 def test_mesonet_authors_weights_convert_like_the_packaged_loader(name, tmp_path):
     """A real Keras 2.1.5 weights-only file: the converter agrees with the registry's loader."""
-    from clrnet.models import load_pretrained
+    from clrnet.registry import load_pretrained
 
     fname = {"mesoinception4_df": "MesoInception_DF.h5", "meso4_f2f": "Meso4_F2F.h5"}[name]
     src = WEIGHTS / fname

@@ -82,7 +82,15 @@ def test_clip_sets_follow_clip_length_and_frames():
     assert masi == {"clip_len": 10, "clips_per_video": 27, "sampling": "masi", "size": 224,
                     "compression": "c40"}
     quick = extraction_of(cell("twobranch_table2_ffpp", "c40", "quick"))
-    assert quick == extraction_of(cell("table5_transfer", "merge__clrnet", "quick"))  # shared
+    assert quick == {"clip_len": 5, "clips_per_video": P.QUICK["tb_clips_per_video"],
+                     "sampling": "clrnet", "size": P.QUICK["tb_face_size"],
+                     "compression": "c23"}
+    # one quick extraction for every CLRNet-table model: all nine 5-frame clips
+    sets = {tuple(sorted(extraction_of(c).items())) for t in ("table3_in_domain",
+            "table5_transfer", "table6_open_domain") for c in P.cells(t, "quick")}
+    assert sets == {tuple(sorted({"clip_len": 5, "clips_per_video": P.QUICK["clips_per_video"],
+                                  "sampling": "clrnet", "size": P.QUICK["face_size"],
+                                  "compression": "c23"}.items()))}
 
 
 def test_split_rules_per_dataset():
@@ -120,9 +128,32 @@ def test_clrnet_hparams_quick_and_smoke(tmp_path):
 
     quick = _ctx(tmp_path, "table5_transfer", "quick")
     hp = hparams(quick, quick.cells["merge__clrnet"])
-    assert (hp["image_size"], hp["epochs"], hp["batch_size"], hp["lr"]) == (
-        P.QUICK["input_size"], P.QUICK["epochs"], P.QUICK["batch_size"], P.QUICK["lr"])
+    epochs, steps = P.QUICK["steps"]["clrnet"]["train"]
+    assert (hp["image_size"], hp["epochs"], hp["steps_per_epoch"], hp["batch_size"],
+            hp["lr"]) == (P.QUICK["input_size_clrnet"], epochs, steps, P.QUICK["batch_size"],
+                          P.QUICK["lr"])
     assert hp["model_overrides"]["initial_filters"] == 4
+    assert hp["bn_recalibration"] == P.QUICK["bn_recalibration"] and hp["augment"] is False
+    # a transfer cell: the source training and the transfer step have their own budgets
+    tr = quick.cells["transfer__xception"]
+    step, source = hparams(quick, tr, "train"), hparams(quick, tr, "source")
+    assert (step["epochs"], step["steps_per_epoch"]) == P.QUICK["steps"]["xception"]["transfer"]
+    assert (source["epochs"], source["steps_per_epoch"]) == \
+        P.QUICK["steps"]["xception"]["train"]
+    assert source["model_overrides"] == {} and source["image_size"] == \
+        P.QUICK["input_size_xception"]
+    shallow = hparams(quick, quick.cells["merge__shallownet_v3"])
+    assert shallow["model_overrides"]["dropout"] == 0.0
+    # every key reaches clrnet's HParams as given
+    from clrnet.strategies.hparams import resolve_hp
+
+    h = resolve_hp("shallownet_v3", **shallow)
+    assert (h.bn_recalibration, h.steps_per_epoch, h.augment, h.model_overrides["dropout"],
+            h.epochs) == (P.QUICK["bn_recalibration"], P.QUICK["steps"]["shallownet_v3"]
+                          ["train"][1], False, 0.0, P.QUICK["steps"]["shallownet_v3"]["train"][0])
+    full = _ctx(tmp_path, "table5_transfer")
+    assert resolve_hp("clrnet", **hparams(full, full.cells["merge__clrnet"])).bn_recalibration \
+        is None
     smoke = _ctx(tmp_path, "table5_transfer", max_steps=2, max_batch=3)
     hp = hparams(smoke, smoke.cells["merge__xception"])
     assert (hp["epochs"], hp["steps_per_epoch"], hp["validation_steps"], hp["batch_size"],

@@ -24,7 +24,8 @@ from clrnet.export import (
     saved_model_op_types,
     tflite_op_names,
 )
-from clrnet.models import build_model, fake_probability
+from clrnet.registry import build_model
+from clrnet.scoring import fake_probability
 
 TINY = {"input_shape": (3, 32, 32, 3), "repetitions": (1, 1), "initial_filters": 4}
 

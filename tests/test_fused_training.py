@@ -23,9 +23,10 @@ import clrnet.models.clrnet as clrnet_builder
 import clrnet.models.convlstm as convlstm_module
 from clrnet.inference import FusedConvLSTM2D as ReExported
 from clrnet.inference import fuse_convlstm
-from clrnet.models import build_clrnet, build_model, count_clrnet_params
+from clrnet.models import build_clrnet, count_clrnet_params
 from clrnet.models.activations import hard_sigmoid_keras2
 from clrnet.models.convlstm import FusedConvLSTM2D, convlstm_layer
+from clrnet.registry import build_model
 
 #: Largest |fused - Keras| allowed for outputs and gradients (float32; measured <= 2.4e-6).
 TOL32 = 1e-5

@@ -128,6 +128,72 @@ def test_unknown_only_cell_is_a_one_line_error(tmp_path):
                      ctx=_ChildCtx(tmp_path, only="zz"))
 
 
+class _TalkingChildCtx(_ChildCtx):
+    """Children that print Keras-like lines on stdout and stderr before writing their result."""
+
+    def child_command(self, cell: CL.Cell) -> list[str] | None:
+        if cell.id == self.fail:
+            return [sys.executable, "-c",
+                    "import sys; print('Epoch 1/3 loss 0.69'); "
+                    "print('error: cell b: ValueError: no clips', file=sys.stderr); "
+                    "raise SystemExit(1)"]
+        record = {"cell": list(cell.key), "params": {}, "seconds": 0.1, "rows": [
+            {"col": "FS", "ours": 90.0, "auc": 0.98, "auc_lo": 0.9, "auc_hi": 1.0,
+             "called_fake": 0.5},
+            {"col": "DF", "ours": 66.7, "auc": 0.5, "auc_lo": 0.4, "auc_hi": 0.6,
+             "called_fake": 1.0}]}
+        code = ("import sys; print('Epoch 1/3 - 2s - loss: 0.6931'); "
+                "print('W0000 tensorflow warning', file=sys.stderr); "
+                "from data_prep.fileio import write_json_atomic; "
+                f"write_json_atomic({str(CL.cell_path(self.out, cell))!r}, {record!r})")
+        return [sys.executable, "-c", code]
+
+
+def test_child_output_goes_to_the_cell_log_and_one_line_per_cell_to_the_terminal(
+        tmp_path, capfd):
+    cells = [CL.Cell(("merge", "xception")), CL.Cell(("b",))]
+    rows, failed = CL.run_cells(cells, lambda c: [], tmp_path, progress=False,
+                                ctx=_TalkingChildCtx(tmp_path, fail="b"))
+    out, err = capfd.readouterr()
+    assert failed == ["b"] and len(rows) == 2
+    terminal = out + err
+    assert "Epoch 1/3" not in terminal and "tensorflow warning" not in terminal
+    log = CL.log_path(tmp_path, cells[0]).read_text()
+    assert "Epoch 1/3 - 2s - loss: 0.6931" in log and "W0000 tensorflow warning" in log
+    (line,) = [x for x in err.splitlines() if x.startswith("merge__xception")]
+    assert line.startswith("merge__xception  AUC FS 0.98  DF 0.50 (all fake)  (")
+    assert line.endswith(" s)")
+    (error,) = [x for x in err.splitlines() if x.startswith("error: cell b:")]
+    assert "exit code 1" in error and "ValueError: no clips" in error
+    assert str(CL.log_path(tmp_path, cells[1])) in error
+    assert "Epoch 1/3 loss 0.69" in CL.log_path(tmp_path, cells[1]).read_text()
+    CL.run_cells(cells[:1], lambda c: [], tmp_path, progress=False, ctx=_TalkingChildCtx(tmp_path))
+    assert "merge__xception  AUC FS 0.98  DF 0.50 (all fake)  (cached)" in capfd.readouterr().err
+
+
+def test_in_process_cell_output_goes_to_its_log(tmp_path, capsys):
+    def fn(cell):
+        print("Epoch 1/1 loss 0.5")
+        print("a warning", file=sys.stderr)
+        return [{"col": "X", "ours": 1.0}]
+
+    CL.run_cells([CL.Cell(("a",))], fn, tmp_path, progress=False)
+    out, err = capsys.readouterr()
+    assert "Epoch" not in out + err and "a warning" not in out + err
+    assert "a  X 1.00  (" in err
+    log = CL.log_path(tmp_path, CL.Cell(("a",))).read_text()
+    assert "Epoch 1/1 loss 0.5" in log and "a warning" in log
+
+
+def test_last_line_skips_the_header_and_carriage_returns(tmp_path):
+    log = tmp_path / "x.log"
+    log.write_text("# cell x: cmd\n# started now\n")
+    assert CL.last_line(log) == ""
+    log.write_text("# cell x: cmd\nEpoch 1/2\r 3/9 steps\r 9/9 steps\n\n")
+    assert CL.last_line(log) == "9/9 steps"
+    assert CL.last_line(tmp_path / "missing.log") == ""
+
+
 # ------------------------------------------------------------------------------- results
 def test_average_and_paper_columns():
     rows = [{"section": "transfer", "row": "clrnet", "col": c, "metric": "f1", "ours": v}
@@ -141,6 +207,48 @@ def test_average_and_paper_columns():
     md = RS.markdown_table(rows, title="T", citation="C")
     assert "| clrnet | **90.00** (98.70)" in md
     assert "**70.00** (97.57)" in md
+
+
+def _auc_rows():
+    rows = [{"section": "transfer", "row": "clrnet", "col": c, "metric": "F1 %", "ours": f1,
+             "auc": a, "auc_lo": a - 0.1, "auc_hi": min(1.0, a + 0.05), "called_fake": cf}
+            for c, f1, a, cf in [("FS", 90.0, 0.91, 0.5), ("DF", 66.67, 0.55, 1.0)]]
+    return RS.attach_paper(RS.add_average(rows, ["FS", "DF"]), "clrnet_table5")
+
+
+def test_average_column_has_the_mean_auc_and_counts_one_class_cells():
+    avg = [r for r in _auc_rows() if r["col"] == "Avg."]
+    assert len(avg) == 1 and avg[0]["auc"] == pytest.approx(0.73)
+    assert avg[0]["ours"] == pytest.approx(78.335) and avg[0]["n_one_class"] == 1
+    assert "auc_lo" not in avg[0]  # a mean of intervals is not an interval
+
+
+def test_markdown_cells_show_f1_paper_and_auc_with_interval_and_mark_one_class():
+    md = RS.markdown_table(_auc_rows(), title="T", citation="C")
+    assert "| clrnet | **90.00** (98.70) · AUC 0.91 [0.81, 0.96] |" in md
+    assert "**66.67** (97.23) · AUC 0.55 [0.45, 0.60] †" in md
+    assert "**78.34** (—)" not in md and "· AUC 0.73 mean (1†) |" in md
+    assert "clip AUC [95 % bootstrap interval over test videos]" in md
+    assert "†: every test sample was called one class" in md
+    rows = [r for r in _auc_rows() if r["col"] == "FS"]
+    assert "†" not in RS.markdown_table(rows, title="T")
+    assert RS.one_class({"called_fake": 0.0}) and not RS.one_class({"called_fake": 0.3})
+    assert not RS.one_class({"called_fake": math.nan}) and not RS.one_class({})
+
+
+def test_csv_keeps_every_field(tmp_path):
+    RS.write_csv(_auc_rows(), tmp_path / "r.csv")
+    header = (tmp_path / "r.csv").read_text().splitlines()[0].split(",")
+    assert header[:6] == ["section", "row", "col", "metric", "ours", "paper"]
+    assert {"auc", "auc_lo", "auc_hi", "called_fake", "n_one_class"} <= set(header)
+
+
+def test_cell_summary_line():
+    rows = [r for r in _auc_rows() if r["col"] != "Avg."]
+    assert RS.cell_summary("merge__xception", rows, 312.4) == (
+        "merge__xception  AUC FS 0.91  DF 0.55 (all fake)  (312 s)")
+    assert RS.cell_summary("c", [{"col": "AUC", "ours": 97.5, "called_fake": 0.0}],
+                           cached=True) == "c  AUC 97.50 (all real)  (cached)"
 
 
 def test_f1_rows_per_sample_with_macro_and_video_f1():
@@ -236,6 +344,12 @@ def test_finish_table_writes_outputs_and_the_resolved_cells(tmp_path, monkeypatc
         "section,row,col,metric,ours,paper")
     assert recorded["mini_benchmark"] is True and recorded["failed_cells"] == ["x__y"]
     assert recorded["profile"] == "quick" and recorded["cells"]["merge__clrnet"]["epochs"] == 3
+
+
+def test_child_processes_keep_per_epoch_lines_for_their_log(tmp_path):
+    assert not C.resolve_context("table5_transfer", _args(out=tmp_path)).progress
+    child = C.resolve_context("table5_transfer", _args(out=tmp_path, only_cell="merge__clrnet"))
+    assert child.progress  # its output is the cell's log, even under --no-progress
 
 
 def test_main_reports_one_line_error(tmp_path, capsys):

@@ -16,8 +16,10 @@ from clrnet.inference import (
     make_predict_fn,
     resolve_precision,
 )
-from clrnet.models import build_clrnet, build_model, fake_probability
+from clrnet.models import build_clrnet
 from clrnet.models.activations import hard_sigmoid_keras2
+from clrnet.registry import build_model
+from clrnet.scoring import fake_probability
 from clrnet.training import cpu_supports_bf16
 
 HAS_BF16 = cpu_supports_bf16() or bool(tf.config.list_physical_devices("GPU"))
@@ -195,7 +197,7 @@ def test_precision_errors(tiny_clrnet):
 
 
 def test_predict_fn_rejects_bad_input(tiny_clrnet):
-    from clrnet.models import InputShapeError
+    from clrnet.errors import InputShapeError
 
     predict = make_predict_fn(tiny_clrnet)
     with pytest.raises(InputShapeError, match=r"\[0, 1\]"):

@@ -17,13 +17,10 @@ import pytest
 from keras import layers
 
 from clrnet import registry
-from clrnet.models import (
-    DEFAULT_PRETRAINED,
-    WeightsError,
-    build_model,
-    fake_probability,
-    load_pretrained,
-)
+from clrnet.errors import WeightsError
+from clrnet.models import DEFAULT_PRETRAINED
+from clrnet.registry import build_model, load_pretrained
+from clrnet.scoring import fake_probability
 
 REPO = Path(__file__).resolve().parents[1]
 FACES = REPO / "tests" / "data" / "mesonet_test_images"

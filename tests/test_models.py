@@ -9,21 +9,10 @@ import keras
 import numpy as np
 import pytest
 
-import clrnet.models as cm
-from clrnet.errors import ClrnetError
-from clrnet.models import (
-    InputShapeError,
-    ModelError,
-    UnknownModelError,
-    build_clrnet,
-    build_model,
-    count_clrnet_params,
-    fake_probability,
-    hard_sigmoid_keras2,
-    loss_for,
-    output_kind,
-    targets_for,
-)
+from clrnet.errors import ClrnetError, InputShapeError, ModelError, UnknownModelError, WeightsError
+from clrnet.models import build_clrnet, count_clrnet_params, hard_sigmoid_keras2
+from clrnet.registry import build_model
+from clrnet.scoring import fake_probability, loss_for, output_kind, targets_for
 
 OFFICIAL_PARAMS = 248_160_514
 TINY_CLIP = {"input_shape": (3, 32, 32, 3), "repetitions": [1, 1, 1, 1], "initial_filters": 4}
@@ -173,9 +162,9 @@ def test_weights_file_for_another_architecture(tmp_path):
     small.save_weights(path)
     same = build_model("shallownet_v3", weights=path, input_shape=(32, 32, 3), dense_units=8)
     np.testing.assert_array_equal(same.get_weights()[-1], small.get_weights()[-1])
-    with pytest.raises(cm.WeightsError, match=r"small.weights.h5 does not fit model .shallownet_v3.: layer dense1 expects"):
+    with pytest.raises(WeightsError, match=r"small.weights.h5 does not fit model .shallownet_v3.: layer dense1 expects"):
         build_model("shallownet_v3", weights=path, input_shape=(32, 32, 3), dense_units=16)
-    with pytest.raises(cm.WeightsError, match="not found"):
+    with pytest.raises(WeightsError, match="not found"):
         build_model("xception", weights=tmp_path / "none.weights.h5")
 
 

@@ -258,7 +258,7 @@ def test_expand_folder(tmp_path):
 # ----------------------------------------------------------------------------- clip model
 def test_tiny_clrnet_clip_model(tmp_path, capsys):
     """A saved .keras CLRNet clip model: clips of its T frames are sampled and scored."""
-    from clrnet.models import build_model
+    from clrnet.registry import build_model
     from clrnet.training import save_model_atomic
 
     run = tmp_path / "run"
@@ -394,7 +394,7 @@ def test_save_strip_synthetic(tmp_path):
 def test_precision_bfloat16_matches_float32_scores(tmp_path):
     """--precision bfloat16 scores a clip model through the fused path within 1e-2 of float32."""
     from clrnet.inference import resolve_precision
-    from clrnet.models import build_model
+    from clrnet.registry import build_model
     from clrnet.training import save_model_atomic
 
     try:
@@ -452,7 +452,7 @@ def test_batch_scorer_batches_and_warm_up():
 
 @pytest.fixture(scope="module")
 def tiny_clip_model(tmp_path_factory):
-    from clrnet.models import build_model
+    from clrnet.registry import build_model
     from clrnet.training import save_model_atomic
 
     path = tmp_path_factory.mktemp("tiny") / "best.keras"

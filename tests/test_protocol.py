@@ -148,8 +148,23 @@ def test_every_reduction_applies_somewhere():
 
 
 def test_quick_values_come_from_one_place(monkeypatch):
-    assert by_id("table5_transfer", "quick")["transfer__clrnet"]["epochs"] == P.QUICK[
-        "transfer_epochs"]
+    t5 = by_id("table5_transfer", "quick")
+    steps = P.QUICK["steps"]["clrnet"]
+    assert (t5["transfer__clrnet"]["epochs"], t5["transfer__clrnet"]["steps_per_epoch"]) == \
+        steps["transfer"]
+    assert (t5["transfer__clrnet"]["source_epochs"],
+            t5["transfer__clrnet"]["source_steps_per_epoch"]) == steps["train"]
+    assert (t5["merge__clrnet"]["epochs"], t5["merge__clrnet"]["steps_per_epoch"]) == \
+        steps["train"]
+    assert t5["merge__clrnet"]["input_size"] == P.QUICK["input_size_clrnet"]
+    assert t5["merge__mesoinception4"]["input_size"] == P.QUICK["input_size"]
+    for c in t5.values():
+        assert c["bn_recalibration"] == P.QUICK["bn_recalibration"]
+        assert c["augmentation"] == "none"
+        assert c["frames_per_video"] == 5 * P.QUICK["clips_per_video"]
+        assert c["face_size"] == P.QUICK["face_size"]
+    assert t5["merge__shallownet_v3"]["model_config"]["dropout"] == 0.0
+    assert t5["merge__cnn_lstm"]["model_config"]["backbone"] == "small"
     assert by_id("table3_in_domain", "quick")["xception__FS"]["input_size"] == P.QUICK[
         "input_size_xception"]
     assert "clrnet__DFDC" not in by_id("table3_in_domain", "quick")
@@ -157,6 +172,13 @@ def test_quick_values_come_from_one_place(monkeypatch):
     assert q["compression"] == "c23" and q["init_weights"] == "none"
     assert q["model_config"]["blocks"] == P.QUICK["tb_overrides"]["blocks"]
     assert q["model_config"]["branches"] == "two"  # updated, not replaced
+
+
+def test_bn_recalibration_is_a_package_addition_off_in_full():
+    for table in ("table3_in_domain", "table5_transfer", "table6_open_domain"):
+        for c in P.cell_protocols(table):
+            setting = c.settings["bn_recalibration"]
+            assert setting.value is None and setting.source.startswith(P.PKG)
 
 
 # ------------------------------------------------------------------------------- facts

@@ -108,7 +108,7 @@ def test_weights_for_another_architecture(capsys, tmp_path, fixture_data):
 
 
 def test_wrong_clip_length_for_source_model(capsys, tmp_path, fixture_data):
-    from clrnet.models import build_model
+    from clrnet.registry import build_model
     src = build_model("clrnet18", input_shape=(T + 3, S, S, 3), repetitions=[1, 1, 1, 1],
                       initial_filters=2)
     src.save(tmp_path / "src.keras")

@@ -30,7 +30,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from clrnet.models.errors import WeightsError
+from clrnet.errors import WeightsError
 
 # Weight-bearing layers of each model, per layer type, in the authors' creation order.
 _CONV_ORDER = {
