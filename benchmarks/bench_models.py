@@ -5,7 +5,7 @@ Subjects (one JSON line per measurement, each with :func:`benchmarks.common.mach
 * ``inference``: seconds per clip of full-size CLRNet-50 (5x240x240x3) or the two-branch network
   (10x224x224x3, ``head="bce"``) with random weights, at each ``--batch``, for each ``--modes``:
   ``keras`` = :func:`clrnet.scoring.fake_probability` (the plain Keras call every script used
-  before issue #9), ``graph`` = the plain model in one ``tf.function``, and
+  before the fused paths), ``graph`` = the plain model in one ``tf.function``, and
   :func:`clrnet.inference.make_predict_fn` variants ``fused`` (fused ConvLSTM, float32),
   ``fused_jit`` (+ XLA), ``bf16`` (fused, bfloat16), ``bf16_jit``. Each row also gives the largest
   |P(fake) - P(fake) of keras| on the timed input (``--head-scale`` multiplies the random head so
@@ -15,8 +15,7 @@ Subjects (one JSON line per measurement, each with :func:`benchmarks.common.mach
   layers (CPU seconds so that the profile holds on a shared machine).
 * ``train``: seconds per training step (Adam, the official BCE on the 2-way softmax, L2 terms
   included) on random data, ``build_clrnet(convlstm="keras")`` (Keras' ``ConvLSTM2D``) vs
-  ``convlstm="fused"`` (:class:`clrnet.models.convlstm.FusedConvLSTM2D`, the default since
-  issue #15), per ``--train-precisions``: ``--train-model tiny`` (CLRNet (1,1,1,1) x16, 5x64x64)
+  ``convlstm="fused"`` (:class:`clrnet.models.convlstm.FusedConvLSTM2D`, the default), per ``--train-precisions``: ``--train-model tiny`` (CLRNet (1,1,1,1) x16, 5x64x64)
   or ``clrnet50`` (full size, 5x240x240x3; use ``--train-batch 2``).
 
 Timings: one warm-up call, then ``--iters`` timed calls; the median wall time and the median
@@ -89,7 +88,7 @@ def build(name: str, head_scale: float = 1.0, seed: int = 0, convlstm: str = "ke
         seed: random seed.
         convlstm: CLRNet's ConvLSTM layer (``build_clrnet(convlstm=...)``). ``"keras"`` by default
             so that the ``keras``/``graph``/``bf16_unfused`` modes time Keras' own ConvLSTM2D,
-            as before issue #15, and the fused modes fuse it themselves (same weights).
+            as older saved files do, and the fused modes fuse it themselves (same weights).
 
     Returns:
         The Keras model.

@@ -2,7 +2,7 @@
 
 ``python -m clrnet.convert_official SRC.h5 OUT.keras [--image-size S] [--clip-len T]``
 
-The authors (``shahroztariq/CLRNet`` notebooks, models.md sections 1.4, 1.6 and 6) saved two
+The authors (``shahroztariq/CLRNet`` notebooks ``src/CLRNET_*.ipynb``) saved two
 kinds of tf.keras 1.x/2.x HDF5 file, and their 2024 release (CLR, SNV3, M14, XCE) may hold either:
 
 * **full model** (``ModelCheckpoint(...)``, ``model.save``): a JSON ``model_config`` attribute and
@@ -37,7 +37,7 @@ decides; no flag names the model):
   softmax columns are swapped.
 
 Every one of these was trained with real = 1 (``flow_from_directory`` sorts ``fake`` before
-``real``; models.md sections 1.3, 3, 4): their softmax/sigmoid index 0 is fake, MesoNet's single
+``real``): their softmax/sigmoid index 0 is fake, MesoNet's single
 sigmoid is P(real). The converter folds the flip into the last Dense layer (columns swapped, or
 kernel and bias negated: ``sigmoid(-z) = 1 - sigmoid(z)``), so the converted model follows the
 package (index 1 = P(fake), or one sigmoid = P(fake)) and carries no extra layer (``clrnet.cam``
@@ -70,8 +70,8 @@ metadata) and :func:`convert_cached` (convert once into a cache keyed by the fil
 the options, then reuse).
 
 References:
-    Tariq et al., "One Detector to Rule Them All", WWW'21 (CLRNet); models.md sections 1.2-1.6, 3,
-    4, 6; Keras 2 ``keras/saving/legacy/hdf5_format.py`` (file layout, read for facts only).
+    Tariq et al., "One Detector to Rule Them All", WWW'21 (CLRNet); ``shahroztariq/CLRNet`` ``src/`` (model
+    code and notebooks); Keras 2 ``keras/saving/legacy/hdf5_format.py`` (file layout, read for facts only).
 """
 
 from __future__ import annotations

@@ -1,12 +1,12 @@
-"""Fast inference paths for the package's models (issue #9): fused ConvLSTM, bfloat16, XLA.
+"""Fast inference paths for the package's models : fused ConvLSTM, bfloat16, XLA.
 
 Nothing here changes what a model computes; it changes how. Three independent levers, each
 measured by ``python -m benchmarks models`` (README "Performance"):
 
 * **Fused ConvLSTM** (:class:`FusedConvLSTM2D`, defined in :mod:`clrnet.models.convlstm` and
   re-exported here): one input convolution over all B*T frames, one recurrent convolution per
-  step, same weights and maths as Keras's ``ConvLSTM2D``. Since issue #15 the CLRNet builders use
-  it for training too, so package models already hold it; :func:`fuse_convlstm` (and ``fuse=``
+  step, same weights and maths as Keras's ``ConvLSTM2D``. The CLRNet builders use it
+  for training too, so package models already hold it; :func:`fuse_convlstm` (and ``fuse=``
   below) still swaps it in for models that hold plain ``ConvLSTM2D`` layers (``.keras`` files
   saved before, or built with ``convlstm="keras"``).
 * **bfloat16** (``precision="bfloat16"``): the model is cloned with the ``mixed_bfloat16`` policy
@@ -53,7 +53,7 @@ __all__ = [
 
 #: Precision modes of :func:`make_predict_fn` and the ``--precision`` flags.
 PRECISIONS = ("float32", "bfloat16", "float16", "auto")
-#: Largest |P(fake) - P(fake) float32| accepted per mode (tests; issue #9 asks 1e-2).
+#: Largest |P(fake) - P(fake) float32| accepted per mode (checked by the tests).
 TOLERANCE = {"float32": 1e-4, "bfloat16": 1e-2, "float16": 1e-2}
 
 

@@ -7,6 +7,12 @@ equal the current ones, and recomputes a cell whose settings changed. The CLRNet
 compute each unfinished cell in a child process (the same table module with ``--only-cell``):
 TensorFlow keeps native memory after every ``fit``, which only the end of a process returns
 (measured in ``experiments/README.md``, section Memory).
+
+What the user sees: one progress bar over the cells (its postfix: the running cell, its time
+and the last line of its log) and one line per finished cell with its clip AUCs
+(:func:`experiments.results.cell_summary`). Everything a cell prints while it runs (a child's
+stdout and stderr: Keras' per-epoch lines, TensorFlow's warnings; in this process, what Python
+code prints) goes to ``<out>/cells/<cell id>.log``; a failed cell's error line names that log.
 """
 
 from __future__ import annotations
@@ -64,6 +70,31 @@ def cell_path(out_dir: str | os.PathLike, cell: Cell) -> Path:
     return Path(out_dir) / "cells" / f"{cell.id}.json"
 
 
+def log_path(out_dir: str | os.PathLike, cell: Cell) -> Path:
+    """Where a cell's output (per-epoch lines, warnings) goes while it is computed."""
+    return Path(out_dir) / "cells" / f"{cell.id}.log"
+
+
+def say(line: str) -> None:
+    """Print one line on stderr without breaking the progress bar."""
+    from tqdm.auto import tqdm
+
+    tqdm.write(line, file=sys.stderr)
+
+
+def last_line(path: Path, tail: int = 4096) -> str:
+    """The last non-empty line of a log that is not one of its ``# `` header lines."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(max(0, fh.seek(0, os.SEEK_END) - tail))
+            text = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    lines = [x.strip() for x in text.replace("\r", "\n").splitlines()]
+    lines = [x for x in lines if x and not x.startswith("# ")]
+    return lines[-1] if lines else ""
+
+
 def release_memory() -> None:
     """Drop what a finished cell left in Keras' global state, then collect Python garbage.
 
@@ -96,38 +127,97 @@ def read_finished(path: Path, cell: Cell) -> dict[str, Any] | None:
     return record
 
 
-def _run_child(command: list[str], path: Path, cell: Cell, env: dict[str, str] | None) -> bool:
-    """Compute one cell in a child process; True when it wrote the cell's result file."""
+def _run_child(command: list[str], path: Path, cell: Cell, env: dict[str, str] | None,
+               log: Path, bar: Any = None) -> bool:
+    """Compute one cell in a child process, its stdout and stderr going to ``log``.
+
+    While it runs, the progress bar's postfix shows the cell, its time and the log's last line.
+
+    Args:
+        command: the child's command line.
+        path: the cell's result file (the child writes it).
+        cell: the cell.
+        env: the child's environment (None: this one); ``PYTHONUNBUFFERED=1`` is added so
+            that the log is current.
+        log: the cell's log file (overwritten).
+        bar: the tqdm bar to annotate (None: no bar).
+
+    Returns:
+        True when the child wrote the cell's result file.
+
+    Raises:
+        KeyboardInterrupt: the child was interrupted (exit code 130) or this process was.
+    """
+    import shlex
     import subprocess
 
     mtime = path.stat().st_mtime_ns if path.exists() else None
-    code = subprocess.run(command, check=False, env=env).returncode
+    env = dict(os.environ if env is None else env)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    with open(log, "w", encoding="utf-8") as fh:
+        fh.write(f"# cell {cell.id}: {shlex.join(command)}\n"
+                 f"# started {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+        fh.flush()
+        proc = subprocess.Popen(command, stdout=fh, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, env=env)
+        try:
+            while True:
+                try:
+                    code = proc.wait(timeout=1.0)
+                    break
+                except subprocess.TimeoutExpired:
+                    if bar is not None and not getattr(bar, "disable", False):
+                        bar.set_postfix_str(f"{cell.id} {time.perf_counter() - t0:.0f} s: "
+                                            f"{last_line(log)[:60]}")
+        except KeyboardInterrupt:  # the child got the same Ctrl-C: let it end, then stop
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            raise
     if code == 130:
         raise KeyboardInterrupt
     done = path.exists() and path.stat().st_mtime_ns != mtime
     if not done:
-        print(f"error: cell {cell.id}: its child process ended with exit code {code} "
-              "without a result (see the lines above)", file=sys.stderr)
+        last = last_line(log)
+        say(f"error: cell {cell.id}: its child process ended with exit code {code} without a "
+            f"result{': ' + last if last else ''} (log: {log})")
     return done
 
 
-def _compute(cell: Cell, fn: Callable[[Cell], Sequence[Mapping[str, Any]]], path: Path
-             ) -> dict[str, Any] | None:
-    """Run ``fn(cell)`` here; save and return its record, or report the failure (None)."""
+def _compute(cell: Cell, fn: Callable[[Cell], Sequence[Mapping[str, Any]]], path: Path,
+             log: Path | None = None) -> dict[str, Any] | None:
+    """Run ``fn(cell)`` here; save and return its record, or report the failure (None).
+
+    With ``log``, what Python code prints meanwhile (``sys.stdout``/``sys.stderr``) goes there;
+    output written by native code straight to the file descriptors is not caught.
+    """
+    import contextlib
+
     t0 = time.perf_counter()
     try:
-        result = [dict(r) for r in fn(cell)]
+        with contextlib.ExitStack() as stack:
+            if log is not None:
+                log.parent.mkdir(parents=True, exist_ok=True)
+                fh = stack.enter_context(open(log, "w", encoding="utf-8"))
+                fh.write(f"# cell {cell.id}: computed in the parent process\n")
+                stack.enter_context(contextlib.redirect_stdout(fh))
+                stack.enter_context(contextlib.redirect_stderr(fh))
+            result = [dict(r) for r in fn(cell)]
     except Exception as exc:  # noqa: BLE001 - one line per failed cell, keep going
         if os.environ.get("DEEPFAKE_REPRO_DEBUG"):
             raise
         import traceback
 
-        log = path.with_suffix(".error.log")
-        log.parent.mkdir(parents=True, exist_ok=True)
-        log.write_text(traceback.format_exc())
+        details = path.with_suffix(".error.log")
+        details.parent.mkdir(parents=True, exist_ok=True)
+        details.write_text(traceback.format_exc())
         msg = str(exc).splitlines()[0] if str(exc) else ""
-        print(f"error: cell {cell.id}: {type(exc).__name__}: {msg} (details: {log})",
-              file=sys.stderr)
+        where = f"details: {details}" + (f"; output: {log}" if log is not None else "")
+        say(f"error: cell {cell.id}: {type(exc).__name__}: {msg} ({where})")
         return None
     finally:
         release_memory()
@@ -150,7 +240,9 @@ def run_cells(
     """Run every unfinished cell, saving each result atomically; skip finished ones.
 
     A cell that raises is reported (one line, on stderr) and not saved, so the next run retries
-    it; the other cells still run.
+    it; the other cells still run. A parent prints one line per finished cell with its clip
+    AUCs (also for cells read from disk) and sends what each cell prints to its log
+    (:func:`log_path`); a child (``ctx.only_cell``) prints to its own output, the parent's log.
 
     Args:
         cells: the table's cells.
@@ -172,6 +264,8 @@ def run_cells(
     """
     from tqdm.auto import tqdm
 
+    from experiments.results import cell_summary
+
     ids = [c.id for c in cells]
     if len(set(ids)) != len(ids):
         raise ExperimentError(
@@ -190,17 +284,20 @@ def run_cells(
         record = None if rerun else read_finished(path, cell)
         cached = record is not None
         command = ctx.child_command(cell) if ctx is not None and not cached else None
+        t0 = time.perf_counter()
         if command is not None:
             env = ctx.child_env() if hasattr(ctx, "child_env") else None
-            if not _run_child(command, path, cell, env):
+            if not _run_child(command, path, cell, env, log_path(out_dir, cell), bar):
                 failed.append(cell.id)
                 continue
             record = json.loads(path.read_text())
         elif not cached:
-            record = _compute(cell, fn, path)
+            record = _compute(cell, fn, path, None if only is not None else log_path(out_dir, cell))
             if record is None:
                 failed.append(cell.id)
                 continue
+        if only is None:
+            say(cell_summary(cell.id, record["rows"], time.perf_counter() - t0, cached=cached))
         for r in record["rows"]:
             rows.append({**r, "cell": cell.id, "cached": cached, "seconds": record.get("seconds")})
     return rows, failed

@@ -119,11 +119,14 @@ def load_model(path: Path):
 
 
 # ----------------------------------------------------------------------------------- settings
-#: Keys of each training phase's settings in a cell (epochs, batch size, input size, fraction).
+#: Keys of each training phase's settings in a cell (epochs, batch size, input size, fraction,
+#: steps per epoch).
 PHASE_KEYS = {
-    "train": ("epochs", "batch_size", "input_size", "epoch_fraction"),
-    "source": ("source_epochs", "source_batch_size", "input_size", None),
-    "merge": ("merge_epochs", "merge_batch_size", "merge_input_size", "merge_epoch_fraction"),
+    "train": ("epochs", "batch_size", "input_size", "epoch_fraction", "steps_per_epoch"),
+    "source": ("source_epochs", "source_batch_size", "input_size", None,
+               "source_steps_per_epoch"),
+    "merge": ("merge_epochs", "merge_batch_size", "merge_input_size", "merge_epoch_fraction",
+              "merge_steps_per_epoch"),
 }
 
 
@@ -170,10 +173,10 @@ def hparams(ctx: RunContext, cell: Mapping[str, Any], phase: str = "train", *,
         :class:`clrnet.strategies.HParams` fields.
     """
     _check(cell)
-    epochs_key, batch_key, size_key, fraction_key = PHASE_KEYS[phase]
+    epochs_key, batch_key, size_key, fraction_key, steps_key = PHASE_KEYS[phase]
     clip_len = int(cell["clip_len"])
     batch = ctx.smoke.batch(int(cell[batch_key]))
-    steps = cell.get("steps_per_epoch")
+    steps = cell.get(steps_key, cell.get("steps_per_epoch"))
     fraction = float(cell[fraction_key]) if fraction_key else 1.0
     if fraction != 1.0 and manifest is not None:
         stored = 5 if clip_len == 1 else clip_len
@@ -190,6 +193,7 @@ def hparams(ctx: RunContext, cell: Mapping[str, Any], phase: str = "train", *,
         "monitor": S.monitor_of(cell),
         "augment": S.augment_of(cell),
         "patience": S.clrnet_patience_of(cell),
+        "bn_recalibration": S.bn_recalibration_of(cell),
         # One line per epoch: Keras' per-step bars would garble the tqdm bar over cells.
         "verbose": 2 if ctx.progress else 0,
     }

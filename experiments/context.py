@@ -11,7 +11,12 @@ Every script is ``main(TABLE, parser, run)`` over :func:`main`:
 * results go to ``./results/<quick|quick-userdata|full|full-smoke>/<table>`` (or ``--out``):
   ``results.csv``, ``results.md``, ``results.png``, ``args.json``/``env.json``
   (:func:`clrnet.run_record.write_run_record`) and ``run.json`` with every cell's resolved
-  settings; the table is printed with the paper's numbers beside ours.
+  settings; the table is printed with the paper's numbers beside ours and, for the CLRNet
+  tables, the paper's claims that the table tests with our verdicts (:mod:`experiments.claims`).
+
+A parent run shows one progress bar over the cells and one line per finished cell with its
+clip AUCs; what a cell prints while it runs (Keras' per-epoch lines, warnings) goes to its log,
+``<out>/cells/<cell id>.log`` (:func:`experiments.cells.run_cells`).
 
 A parent run computes each unfinished cell of the CLRNet tables in a child process,
 ``python -m experiments.<table> <same arguments> --only-cell <id>``, with this package's folder
@@ -149,8 +154,12 @@ class RunContext:
 
     @property
     def progress(self) -> bool:
-        """Whether progress bars and per-epoch lines are shown."""
-        return not getattr(self.args, "no_progress", False)
+        """Whether progress bars and per-epoch lines are shown.
+
+        Always true in a child process (``--only-cell``): its output is the cell's log, which
+        keeps the per-epoch lines even when the parent runs with ``--no-progress``.
+        """
+        return bool(self.only_cell) or not getattr(self.args, "no_progress", False)
 
     @property
     def seed(self) -> int:
@@ -250,7 +259,8 @@ def resolve_context(table: str, args: argparse.Namespace, *, select: Select | No
 
 
 def run_record(ctx: RunContext, failed: Sequence[str], figures: Sequence[str],
-               started: float | None) -> tuple[dict[str, Any], dict[str, Any]]:
+               started: float | None, claims: Sequence[Mapping[str, str]] = ()
+               ) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(args, extra)`` of the run record: the arguments and the resolved cell settings."""
     args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(ctx.args).items()}
     extra = {
@@ -265,6 +275,7 @@ def run_record(ctx: RunContext, failed: Sequence[str], figures: Sequence[str],
         "notes": ctx.notes(),
         "failed_cells": list(failed),
         "figures": list(figures),
+        "claims": [dict(c) for c in claims],
         "seconds": round(time.perf_counter() - started, 1) if started else None,
     }
     return args, extra
@@ -284,7 +295,8 @@ def write_run_record(out: Path, args: Mapping[str, Any], extra: Mapping[str, Any
 
 def finish_table(ctx: RunContext, rows: list[dict[str, Any]], *, paper_table: str | None,
                  failed: Sequence[str] = (), digits: int = 2,
-                 extra_figures: Iterable[Path] = (), started: float | None = None) -> str:
+                 extra_figures: Iterable[Path] = (), started: float | None = None,
+                 claims: Sequence[Any] = ()) -> str:
     """Write results.csv / results.md / figure / run record and return the Markdown.
 
     Args:
@@ -295,10 +307,13 @@ def finish_table(ctx: RunContext, rows: list[dict[str, Any]], *, paper_table: st
         digits: decimals shown.
         extra_figures: figures the script wrote itself (listed in the record).
         started: ``time.perf_counter()`` at start (for the runtime in the record).
+        claims: the paper's claims the table tests (:class:`experiments.claims.Claim`); their
+            verdicts on ``rows`` go under the table and into ``run.json``.
 
     Returns:
         The Markdown text.
     """
+    from experiments import claims as CL
     from experiments.paper_tables import CITATIONS
     from experiments.results import attach_paper, bar_chart, markdown_table, write_csv
 
@@ -306,6 +321,9 @@ def finish_table(ctx: RunContext, rows: list[dict[str, Any]], *, paper_table: st
     rows = attach_paper(rows, paper_table)
     citation = CITATIONS.get(paper_table, "") if paper_table else ""
     md = markdown_table(rows, title=ctx.title, citation=citation, digits=digits)
+    verdicts = CL.evaluate(claims, rows) if claims else []
+    if verdicts:
+        md += "\n" + CL.markdown(verdicts)
     if failed:
         md += "\n**Failed cells (re-run the command to retry):** " + ", ".join(failed) + "\n"
     for note in ctx.notes():
@@ -322,7 +340,7 @@ def finish_table(ctx: RunContext, rows: list[dict[str, Any]], *, paper_table: st
         png = bar_chart(rows, ctx.out / "results.png", title=ctx.title)
         if png is not None:
             figures.insert(0, str(png))
-    args, extra = run_record(ctx, failed, figures, started)
+    args, extra = run_record(ctx, failed, figures, started, verdicts)
     write_run_record(ctx.out, args, extra)
     return md
 
@@ -342,7 +360,8 @@ def show_config(ctx_cells: Iterable[Mapping[str, Any]], file=None) -> int:
 def main(table: str, parser: argparse.ArgumentParser,
          run: Callable[[RunContext], tuple[list[dict[str, Any]], list[str]]], *,
          paper_table: str | None, argv: Sequence[str] | None = None, digits: int = 2,
-         select: Select | None = None, isolate: bool = False) -> int:
+         select: Select | None = None, isolate: bool = False, claims: Sequence[Any] = ()
+         ) -> int:
     """Entry point shared by the scripts: parse, run the cells, write and print the table.
 
     Args:
@@ -354,6 +373,7 @@ def main(table: str, parser: argparse.ArgumentParser,
         digits: decimals shown.
         select: the script's filter of the protocol cells by its own options.
         isolate: compute unfinished cells in child processes (unless ``--in-process``).
+        claims: the paper's claims the table tests (:func:`experiments.claims.claims_for`).
 
     Returns:
         Process exit code (0 ok, 1 failed cells, 2 bad input, 130 interrupted).
@@ -374,7 +394,8 @@ def main(table: str, parser: argparse.ArgumentParser,
         print(f"{ctx.title}\noutput: {ctx.out}", file=sys.stderr)
         rows, failed = run(ctx)
         md = finish_table(ctx, rows, paper_table=paper_table, failed=failed, digits=digits,
-                          extra_figures=ctx.cache.get("figures", ()), started=started)
+                          extra_figures=ctx.cache.get("figures", ()), started=started,
+                          claims=claims)
     except KeyboardInterrupt:
         print("error: interrupted; finished cells are saved, re-run to continue", file=sys.stderr)
         return 130

@@ -22,6 +22,10 @@ def add_average(
 ) -> list[dict[str, Any]]:
     """Append an average column per (section, row) over ``cols`` (only when all are present).
 
+    The average row holds the mean of ``ours`` and, when every averaged cell has one, the mean
+    clip ``auc`` (no interval: a mean of intervals is not an interval of the mean) and
+    ``n_one_class``, how many averaged cells called every sample one class.
+
     Args:
         rows: result rows.
         cols: columns to average.
@@ -31,17 +35,37 @@ def add_average(
     Returns:
         ``rows`` plus the average rows.
     """
-    groups: dict[tuple, dict[str, float]] = {}
+    groups: dict[tuple, dict[str, Mapping[str, Any]]] = {}
     for r in rows:
         if metric is not None and r.get("metric") != metric:
             continue
-        groups.setdefault((r["section"], r["row"], r.get("metric")), {})[r["col"]] = r["ours"]
+        groups.setdefault((r["section"], r["row"], r.get("metric")), {})[r["col"]] = r
     extra = []
-    for (section, row, m), vals in groups.items():
-        if all(c in vals for c in cols):
-            mean = sum(vals[c] for c in cols) / len(cols)
-            extra.append({"section": section, "row": row, "col": avg_col, "metric": m, "ours": mean})
+    for (section, row, m), cells in groups.items():
+        if not all(c in cells for c in cols):
+            continue
+        chosen = [cells[c] for c in cols]
+        avg: dict[str, Any] = {"section": section, "row": row, "col": avg_col, "metric": m,
+                               "ours": sum(r["ours"] for r in chosen) / len(cols)}
+        if all("auc" in r for r in chosen):
+            avg["auc"] = sum(float(r["auc"]) for r in chosen) / len(cols)
+            avg["n_one_class"] = sum(one_class(r) for r in chosen)
+        extra.append(avg)
     return rows + extra
+
+
+def one_class(row: Mapping[str, Any]) -> bool:
+    """Whether a cell called every test sample one class (``called_fake`` 0 or 1).
+
+    Its F1 at 0.5 is then fixed by the class balance (every clip fake: 2p/(1+p) for a fake
+    share p; every clip real: 0) and says nothing about detection.
+    """
+    called = row.get("called_fake")
+    return called is not None and not _isnan(called) and float(called) in (0.0, 1.0)
+
+
+def _isnan(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
 
 
 def attach_paper(rows: list[dict[str, Any]], table: str | None) -> list[dict[str, Any]]:
@@ -75,13 +99,56 @@ def _fmt(v: Any, digits: int = 2) -> str:
     return str(v)
 
 
+#: Mark of a cell that called every test sample one class (see :func:`one_class`).
+ONE_CLASS_MARK = "†"
+
+
+def auc_text(row: Mapping[str, Any], digits: int = 2) -> str:
+    """``AUC 0.91 [0.80, 0.99]`` (cell), ``AUC 0.87 mean`` (average column) or ``""``."""
+    if "auc" not in row:
+        return ""
+    text = f"AUC {_fmt(float(row['auc']), digits)}"
+    if "auc_lo" in row or "auc_hi" in row:
+        lo, hi = row.get("auc_lo", math.nan), row.get("auc_hi", math.nan)
+        if not (_isnan(lo) and _isnan(hi)):
+            text += f" [{_fmt(float(lo), digits)}, {_fmt(float(hi), digits)}]"
+    else:
+        text += " mean"
+    return text
+
+
+def cell_text(row: Mapping[str, Any], digits: int = 2) -> str:
+    """One Markdown cell: ``**F1 ours** (paper) · AUC a [lo, hi]``, marked when one-class.
+
+    Rows without ``auc`` (Masi et al. tables) render as ``**ours** (paper)``.
+    """
+    paper = row.get("paper", math.nan)
+    text = f"**{_fmt(row['ours'], digits)}**"
+    if not _isnan(paper):
+        text += f" ({_fmt(paper, digits)})"
+    auc = auc_text(row)
+    if auc:
+        text += f" · {auc}"
+    if one_class(row):
+        text += f" {ONE_CLASS_MARK}"
+    elif row.get("n_one_class"):
+        text += f" ({row['n_one_class']}{ONE_CLASS_MARK})"
+    return text
+
+
 def markdown_table(
     rows: Sequence[Mapping[str, Any]], *, title: str, citation: str = "", digits: int = 2
 ) -> str:
-    """Render result rows as Markdown, one pivot table per section, cells ``ours (paper)``.
+    """Render result rows as Markdown, one pivot table per section.
+
+    A cell is ``**ours** (paper)``; rows that carry a clip AUC (the CLRNet tables,
+    :func:`f1_rows`) add ``· AUC a [lo, hi]`` (95 % bootstrap interval over test videos), the
+    average column the mean AUC, and a cell that called every sample one class is marked
+    :data:`ONE_CLASS_MARK` (an average cell counts its marked cells).
 
     Args:
-        rows: rows with ``section``, ``row``, ``col``, ``ours`` and optionally ``paper``.
+        rows: rows with ``section``, ``row``, ``col``, ``ours`` and optionally ``paper``,
+            ``auc``, ``auc_lo``, ``auc_hi``, ``called_fake``, ``n_one_class``.
         title: heading (says which data and profile produced the numbers).
         citation: source of the paper column.
         digits: decimals shown.
@@ -90,8 +157,16 @@ def markdown_table(
         Markdown text.
     """
     lines = [f"## {title}", ""]
-    if citation:
-        lines += [f"Cells: **ours** (paper). Paper column: {citation}.", ""]
+    with_auc = any("auc" in r for r in rows)
+    if citation or with_auc:
+        legend = "Cells: **ours** (paper)"
+        if with_auc:
+            legend = ("Cells: **F1 % ours** (paper F1 %) · clip AUC [95 % bootstrap interval "
+                      "over test videos]; the Avg. column: mean F1, mean AUC")
+        lines += [legend + (f". Paper column: {citation}." if citation else "."), ""]
+        if any(one_class(r) for r in rows):
+            lines += [f"{ONE_CLASS_MARK}: every test sample was called one class (all fake or "
+                      "all real), so that F1 is set by the class balance, not by detection.", ""]
     sections: dict[str, list[Mapping[str, Any]]] = {}
     for r in rows:
         sections.setdefault(r["section"], []).append(r)
@@ -104,20 +179,39 @@ def markdown_table(
         lines += [f"### {label}", "", "| method | " + " | ".join(cols) + " |"]
         lines.append("|---|" + "---|" * len(cols))
         for name in names:
-            vals = []
-            for c in cols:
-                r = cell.get((name, c))
-                if r is None:
-                    vals.append("")
-                    continue
-                paper = r.get("paper", math.nan)
-                text = f"**{_fmt(r['ours'], digits)}**"
-                if not (isinstance(paper, float) and math.isnan(paper)):
-                    text += f" ({_fmt(paper, digits)})"
-                vals.append(text)
+            vals = [cell_text(cell[(name, c)], digits) if (name, c) in cell else ""
+                    for c in cols]
             lines.append(f"| {name} | " + " | ".join(vals) + " |")
         lines.append("")
     return "\n".join(lines)
+
+
+def cell_summary(cell_id: str, rows: Sequence[Mapping[str, Any]], seconds: float | None = None,
+                 *, cached: bool = False) -> str:
+    """One line per finished cell: ``merge__xception  FS 0.98 DF 1.00 ... (312 s)``.
+
+    Each column shows its clip AUC (its F1/metric value when the row has no AUC), followed by
+    ``(all fake)`` / ``(all real)`` when every sample got one class.
+
+    Args:
+        cell_id: the cell's id.
+        rows: the cell's result rows.
+        seconds: its compute time.
+        cached: read from an earlier run.
+
+    Returns:
+        The line (no newline).
+    """
+    parts = []
+    for r in rows:
+        value = r.get("auc", r.get("ours"))
+        text = f"{r.get('col', '?')} {_fmt(value if value is None else float(value))}"
+        if one_class(r):
+            text += " (all fake)" if float(r["called_fake"]) == 1.0 else " (all real)"
+        parts.append(text)
+    kind = "AUC " if any("auc" in r for r in rows) else ""
+    tail = "cached" if cached else (f"{seconds:.0f} s" if seconds is not None else "")
+    return f"{cell_id}  {kind}{'  '.join(parts)}" + (f"  ({tail})" if tail else "")
 
 
 def write_csv(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> Path:

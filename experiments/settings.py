@@ -75,6 +75,17 @@ def augment_of(cell: Mapping[str, Any]) -> bool:
     raise ExperimentError(f"{_where(cell, 'augmentation')}: unknown augmentation")
 
 
+def bn_recalibration_of(cell: Mapping[str, Any]) -> int | None:
+    """Training batches to recalibrate BatchNorm statistics on (None: no recalibration)."""
+    value = cell.get("bn_recalibration")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ExperimentError(f"{_where(cell, 'bn_recalibration')}: expected None or a number "
+                              "of batches >= 1")
+    return value
+
+
 def model_overrides_of(cell: Mapping[str, Any]) -> dict[str, Any]:
     """The builder keyword arguments of the cell's model (``model_config``).
 

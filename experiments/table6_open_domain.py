@@ -33,6 +33,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from experiments import claims as CLM  # noqa: E402
 from experiments import clrnet_runs as R  # noqa: E402
 from experiments import context as C  # noqa: E402
 from experiments import data as D  # noqa: E402
@@ -99,7 +100,7 @@ def run(ctx: C.RunContext):
 def main(argv=None) -> int:
     """Run the table script."""
     return C.main(TABLE, build_parser(), run, paper_table="clrnet_table6", argv=argv,
-                  select=select, isolate=True)
+                  select=select, isolate=True, claims=CLM.claims_for(TABLE))
 
 
 if __name__ == "__main__":

@@ -36,7 +36,11 @@ def test_every_cell_reads_in_the_harness_vocabulary(table, profile):
     """Each descriptive setting of every cell maps to one implemented value (or fails here)."""
     for c in P.cells(table, profile):
         assert S.monitor_of(c) in ("val_accuracy", "val_loss")
-        assert S.augment_of(c) == (c["paper"] == "tariq2021" and c["model"] == "clrnet")
+        # CLRNet augments in the full protocol; the quick profile switches it off
+        assert S.augment_of(c) == (c["paper"] == "tariq2021" and c["model"] == "clrnet"
+                                   and profile == "full")
+        assert S.bn_recalibration_of(c) == (P.QUICK["bn_recalibration"] if profile == "quick"
+                                            and c["paper"] == "tariq2021" else None)
         S.model_overrides_of(c)
         S.init_weights_of(c)
         ext = extraction_of(c)

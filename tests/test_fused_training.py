@@ -1,4 +1,4 @@
-"""FusedConvLSTM2D as the training layer of every CLRNet (issue #15).
+"""FusedConvLSTM2D as the training layer of every CLRNet.
 
 The fused layer (clrnet/models/convlstm.py) must compute what Keras' ``ConvLSTM2D`` computes,
 forward and backward, with the same weights: checked on single layers (float32 and float64) and on
@@ -285,7 +285,7 @@ def _rewrite_keras_config(src, dst, edit):
 
 def test_older_keras_files_still_load(tmp_path):
     x = np.random.default_rng(6).random((2, *TINY["input_shape"]), dtype=np.float32)
-    # 1) a file with plain ConvLSTM2D layers (saved before issue #15)
+    # 1) a file with plain ConvLSTM2D layers (older saved files)
     keras.utils.set_random_seed(5)
     plain = build_clrnet(convlstm="keras", **TINY)
     plain.save(tmp_path / "plain.keras")
@@ -296,7 +296,7 @@ def test_older_keras_files_still_load(tmp_path):
     fused = fuse_convlstm(again)  # what inference (and a resumed training) can swap in
     assert sum(type(la) is FusedConvLSTM2D for la in fused.layers) == 17
     np.testing.assert_allclose(fused(x, training=False).numpy(), want, atol=1e-6)
-    # 2) a fused file written when the layer lived in clrnet.inference (issue #9)
+    # 2) a fused file written when the layer lived in clrnet.inference
     fused.save(tmp_path / "fused.keras")
     _rewrite_keras_config(tmp_path / "fused.keras", tmp_path / "fused_issue9.keras",
                           lambda t: t.replace('"clrnet.models.convlstm"', '"clrnet.inference"'))

@@ -48,7 +48,7 @@ def tiny_clrnet() -> keras.Model:
 
 @pytest.fixture(scope="module")
 def tiny_plain(tiny_clrnet) -> keras.Model:
-    """``tiny_clrnet`` rebuilt with Keras' own ConvLSTM2D (as in files saved before issue #15)."""
+    """``tiny_clrnet`` rebuilt with Keras' own ConvLSTM2D (as in older saved files)."""
     model = build_clrnet(input_shape=TINY_SHAPE, repetitions=(1, 1), initial_filters=8,
                          convlstm="keras")
     model.set_weights(tiny_clrnet.get_weights())
@@ -112,7 +112,7 @@ def test_fused_layer_gradients_match():
 
 
 def test_fuse_convlstm_replaces_every_layer_and_agrees(tiny_clrnet, tiny_plain, tiny_ref):
-    # the package's CLRNet is built fused (issue #15): nothing left to swap
+    # the package's CLRNet is built fused: nothing left to swap
     assert sum(type(layer) is FusedConvLSTM2D for layer in tiny_clrnet.layers) == 9
     assert fuse_convlstm(tiny_clrnet) is tiny_clrnet
     fused = fuse_convlstm(tiny_plain)

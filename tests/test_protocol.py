@@ -252,7 +252,7 @@ def test_masi_paper_facts():
     assert t2["early_stopping"]["patience"] == 50 and t2["face_size"] == 224
     quick = by_id("twobranch_table2_ffpp", "quick")["c40"]
     assert quick["lr_schedule"]["patience"] == P.QUICK["tb_lr_patience"]
-    assert quick["face_size"] == P.QUICK["face_size"]
+    assert quick["face_size"] == P.QUICK["tb_face_size"]
     assert by_id("twobranch_table3_celebdf")["celebdf"]["splits"]["Celeb-DF"] == \
         "celebdf_official"
 

@@ -82,7 +82,7 @@ def test_shard_writer_abort_leaves_no_final_or_tmp(tmp_path: Path):
 
 
 def test_two_writers_of_one_prefix_never_touch_each_others_files(tmp_path: Path):
-    """The root of issue #17: two runs writing one video used one .tmp name."""
+    """Two runs writing one video used to share one .tmp name."""
     a, b = ShardWriter(tmp_path, "vid"), ShardWriter(tmp_path, "vid")
     a.write(_clip(1, "v", "Deepfakes", "train"))
     b.write(_clip(1, "v", "Deepfakes", "train"))

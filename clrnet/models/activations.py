@@ -24,7 +24,7 @@ def hard_sigmoid_keras2(x):
         Tensor of the same shape with values in [0, 1].
 
     References:
-        tf.keras 2.x ``backend.hard_sigmoid``; models.md section 6.
+        tf.keras 2.x ``backend.hard_sigmoid`` (the activation the official recurrent layers used).
     """
     return ops.clip(0.2 * x + 0.5, 0.0, 1.0)
 

@@ -3,7 +3,7 @@
 Follows the official builder ``shahroztariq/CLRNet: src/CLRNet_convlstm.py`` (itself a ConvLSTM
 adaptation of the raghakot keras-resnet v2) as the authors called it in every training notebook:
 ``block='bottleneck', residual_unit='v2', repetitions=[3,4,6,3], initial_filters=64,
-include_top=False, dropout=0.25``, input ``(5, S, S, 3)``. Structure (models.md section 1.2):
+include_top=False, dropout=0.25``, input ``(5, S, S, 3)``. Structure (official ``src/CLRNet_convlstm.py``):
 
 * every convolution is ``ConvLSTM2D(return_sequences=True)``, ``he_normal``, ``l2(1e-4)`` on the input
   kernel, ``padding='same'`` except projection shortcuts (``'valid'``);
@@ -178,7 +178,7 @@ def bottleneck_block(x, filters, strides, first_of_network, dropout, recurrent_a
         5-D tensor.
 
     References:
-        ``bottleneck`` in ``src/CLRNet_convlstm.py`` (models.md section 1.2).
+        ``bottleneck`` in ``shahroztariq/CLRNet`` ``src/CLRNet_convlstm.py``.
     """
     if first_of_network:
         y = _convlstm(x, filters, 3, strides, "same", recurrent_activation, f"{name}_a_conv",

@@ -11,7 +11,7 @@ would add exactly zero). Same maths as Keras's cell (gate order i, f, c, o;
 ``c = f*c + i*act(x_c + h_c)``; ``h = o*act(c)``), same variables, same weight layout.
 
 The layer is what every CLRNet of :mod:`clrnet.models.clrnet` is built with, for training and
-inference (issue #15): the unrolled loop is plain differentiable ops, so gradients flow through it
+inference: the unrolled loop is plain differentiable ops, so gradients flow through it
 as through any other layer, and the ``training`` flag reaches the cell. Where the fused path does
 not apply (unknown clip length, masks, initial states, ``return_state``, ``go_backwards``,
 ``stateful``, channels_first, or cell dropout / recurrent dropout while training: Keras draws a
@@ -40,7 +40,7 @@ class FusedConvLSTM2D(keras.layers.ConvLSTM2D):
     Takes exactly ``keras.layers.ConvLSTM2D``'s arguments (it adds none, so ``get_config`` is the
     parent's) and owns the same variables, so ``set_weights`` from a ``ConvLSTM2D`` works both
     ways and parameter counts are identical. Registered as ``deepfake_repro>FusedConvLSTM2D``
-    (the name ``.keras`` files written since issue #9 refer to).
+    (the name the package's ``.keras`` files refer to).
 
     Uses the fused path when the clip length is static and the layer is a plain forward,
     non-stateful, state-less, mask-less, channels_last one without (recurrent) dropout in

@@ -36,7 +36,11 @@ from data_prep.synth import manipulations as mp
 from data_prep.synth.animate import Clip, Identity, make_identity, render_clip
 from data_prep.synth.faces_source import FaceSource, SynthError, load_sources
 
-GENERATOR_VERSION = 1
+#: 2: every DFD fake swaps in an actor of the target actor's own split (version 1 took the next
+#: actor in id order, so a test actor's face appeared in training only inside fakes and the face
+#: swapped into the test fakes only in real training videos: identity leakage that inverted the
+#: DFD column, clip AUC 0.05-0.61); 8 actors for 20 videos per method (2 in val and test).
+GENERATOR_VERSION = 2
 MINI_BENCHMARK_LABEL = "mini benchmark (synthetic stand-in), not FaceForensics++"
 MARKER = "MINI_BENCHMARK.json"
 FF_METHODS: tuple[str, ...] = ("Deepfakes", "FaceSwap", "Face2Face", "NeuralTextures")
@@ -121,6 +125,8 @@ def pick_actor_ids(n_actors: int) -> list[str]:
     from data_prep.datasets.base import hash_split
 
     quota = {"test": max(1, round(0.2 * n_actors)), "val": max(1, round(0.2 * n_actors))}
+    if n_actors >= 6:  # two per held-out split, so swaps stay inside a split (actor_sources)
+        quota = {s: max(2, q) for s, q in quota.items()}
     quota["train"] = max(1, n_actors - quota["test"] - quota["val"])
     if n_actors < 3:
         quota = {"train": n_actors, "val": 0, "test": 0}
@@ -134,6 +140,32 @@ def pick_actor_ids(n_actors: int) -> list[str]:
         if len(chosen) == n_actors:
             break
     return chosen
+
+
+def actor_sources(actor_ids: list[str]) -> dict[str, str | None]:
+    """The actor whose face is swapped into each actor's DFD fakes, from the same split.
+
+    Actors are grouped by the FF++ adapter's actor hash split and paired in a cycle inside each
+    group (like the FF++ pairs A_B / B_A), so no identity of a held-out actor is seen in
+    training, neither in a real nor in a fake video. An actor alone in its split gets None
+    (a dedicated source identity that appears in no other video).
+
+    Args:
+        actor_ids: the actor ids (:func:`pick_actor_ids`).
+
+    Returns:
+        ``{actor id: source actor id or None}``.
+    """
+    from data_prep.datasets.base import hash_split
+
+    groups: dict[str, list[str]] = {}
+    for aid in actor_ids:
+        groups.setdefault(hash_split(f"dfd-actor:{aid}"), []).append(aid)
+    out: dict[str, str | None] = {}
+    for group in groups.values():
+        for i, aid in enumerate(group):
+            out[aid] = group[(i + 1) % len(group)] if len(group) > 1 else None
+    return out
 
 
 class _Writer:
@@ -222,7 +254,7 @@ def generate(out: str | os.PathLike, *, faces: str | os.PathLike | None = None,
     t0 = time.time()
     sources = load_sources(faces)
     n = videos_per_method
-    n_actors = max(2, n // 4) if "DeepFakeDetection" in methods else 0
+    n_actors = max(2, (2 * n) // 5) if "DeepFakeDetection" in methods else 0
     n_wild = max(2, (3 * n) // 10) if wild else 0
     actor_ids = pick_actor_ids(n_actors) if n_actors else []
     splits = split_pairs(n, seed)
@@ -269,12 +301,15 @@ def generate(out: str | os.PathLike, *, faces: str | os.PathLike | None = None,
         bar.update(1)
     # --- DeepFakeDetection: actors' originals (scenes) and flickering swaps -----------------
     scenes_per_actor = 2
+    partner = actor_sources(actor_ids)
     for k, aid in enumerate(actor_ids):
         ia = 1000 + k
-        ib = 1000 + (k + 1) % len(actor_ids)
+        bid = partner[aid]
+        # the swapped-in face: an actor of the same split, else an identity used nowhere else
+        ib = 1000 + actor_ids.index(bid) if bid is not None else 1500 + k
+        bid = bid if bid is not None else f"{50 + k:02d}"
         for i in (ia, ib):
             idents_all[i] = make_identity(i, sources, seed)
-        bid = actor_ids[(k + 1) % len(actor_ids)]
         for s in range(scenes_per_actor):
             scene = SCENES[(k + s) % len(SCENES)]
             orig = f"original_sequences/actors/<c>/videos/{aid}__{scene}.mp4"

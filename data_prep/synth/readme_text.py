@@ -59,7 +59,7 @@ ellipses derived from the five MTCNN points (no face contour is available).
 `splits/{{train,val,test}}.json` use the official FF++ pair format (`[["000", "001"], ...]`):
 originals A, B and fakes A_B, B_A belong to the pair's split (60/20/20 of the pairs). The DFD
 actor ids are chosen so that the FF++ adapter's actor hash split puts about 60/20/20 of the
-actors in train/val/test. In-the-wild videos have no split (test-only, open-domain).
+actors in train/val/test (at least two in val and test from six actors on), and each DFD fake swaps in the face of another actor of the same split (AA_BB: BB's face on AA's scene), so no held-out identity appears in training. In-the-wild videos have no split (test-only, open-domain).
 
 ## Compression
 
