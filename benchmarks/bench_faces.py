@@ -195,6 +195,17 @@ def _spawn(mode: str, video: Path, args: argparse.Namespace) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--video", default=str(VIDEO))
+    parser.add_argument("--naive-frames", type=int, default=40)
+    parser.add_argument("--repeat", type=int, default=4, help="length factor of the long video")
+    parser.add_argument("--out", help="also append the JSON lines to this file")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run all modes and print JSON lines.
 
@@ -204,13 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     Returns:
         Process exit status.
     """
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--video", default=str(VIDEO))
-    parser.add_argument("--naive-frames", type=int, default=40)
-    parser.add_argument("--repeat", type=int, default=4, help="length factor of the long video")
-    parser.add_argument("--out", help="also append the JSON lines to this file")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     if args.worker:
         _worker(args)
         return 0

@@ -108,8 +108,8 @@ def _cpu_seconds() -> float:
     return t.user + t.system
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark and print one JSON line."""
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clips", type=int, default=200, help="synthetic clips to write")
     parser.add_argument("--frames", type=int, default=5)
@@ -118,7 +118,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--measure", type=int, default=400, help="clips timed after warm-up")
     parser.add_argument("--variants", action="store_true", help="also time no-aug and decode-only")
     parser.add_argument("--out", type=Path, default=None, help="folder for the shards (default tmp)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print one JSON line."""
+    args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.path.insert(0, str(REPO))
     from data_prep.pipeline import get_dataset

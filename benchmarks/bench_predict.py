@@ -430,15 +430,8 @@ def swaps_suite(folder: Path) -> list[dict]:
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark.
-
-    Args:
-        argv: command-line arguments.
-
-    Returns:
-        Exit status.
-    """
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line options."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--suite", choices=("all", "mesonet", "clrnet50", "swaps"), default="all",
                    help="which measurements (default all = mesonet + clrnet50; swaps: the "
@@ -460,7 +453,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="also append the JSON lines to this file")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     p.add_argument("--load-child", default=None, help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark.
+
+    Args:
+        argv: command-line arguments.
+
+    Returns:
+        Exit status.
+    """
+    args = build_parser().parse_args(argv)
     if args.child:
         print(json.dumps(child(args.child, args.model)))
         return 0

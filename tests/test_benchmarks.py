@@ -1,4 +1,4 @@
-"""Tests for the benchmark harness (benchmarks/__main__.py, common.py, bench_models.py)."""
+"""Tests for the benchmark harness (benchmarks/__main__.py, common.py) and its subjects' arguments."""
 
 from __future__ import annotations
 
@@ -72,12 +72,23 @@ def test_harness_cli_unknown_subject_and_list(tmp_path):
     assert set(harness.SUBJECTS) <= {line.split(":")[0] for line in listed.splitlines()}
 
 
-def test_every_subject_command_parses():
-    for subject, (module, full, quick) in harness.SUBJECTS.items():
-        if module == "benchmarks.bench_models":
-            for args in (full, quick):
-                parsed = build_parser().parse_args(args)
-                assert parsed.subject in ("inference", "profile", "train"), subject
+@pytest.mark.parametrize("subject", sorted(harness.SUBJECTS))
+def test_every_subject_command_parses(subject):
+    """Each subject's full and --quick arguments are accepted by its own script's parser."""
+    import importlib
+
+    module, full, quick = harness.SUBJECTS[subject]
+    parser = importlib.import_module(module).build_parser()
+    for args in (full, quick):
+        parsed = vars(parser.parse_args(args))
+        for flag in (a for a in args if a.startswith("--")):
+            assert flag[2:].replace("-", "_") in parsed, (subject, flag)
+
+
+def test_a_wrong_subject_argument_is_caught(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["inference", "--no-such-flag"])
+    assert "unrecognized arguments" in capsys.readouterr().err
 
 
 def test_convlstm_gflop_counts_input_and_recurrent_convs():
