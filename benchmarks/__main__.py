@@ -12,7 +12,8 @@ step of a tiny CLRNet, Keras vs fused ConvLSTM), ``train_full`` (a full-size CLR
 step at batch 2, fused vs Keras; about 16 GB free needed for the Keras variant), ``pipeline`` (input pipeline clips/s, ``bench_pipeline``), ``faces``
 (face-extraction frames/s, ``bench_faces``), ``predict`` (end-to-end real-time factor,
 ``bench_predict``), ``export`` (latency of the exported SavedModel / TFLite CLRNet beside
-the Keras path, ``bench_export``). ``--quick`` shrinks every subject to a smoke run (numbers not for reporting).
+the Keras path, ``bench_export``), ``gpu`` (the prepared GPU check: full-size CLRNet-50 and
+two-branch training steps under MirroredStrategy + mixed_float16, ``gpu_check``). ``--quick`` shrinks every subject to a smoke run (numbers not for reporting).
 A subject that fails gives one ``{"subject": ..., "error": ...}`` row; the others still run and
 the exit status is 1.
 
@@ -62,6 +63,7 @@ SUBJECTS: dict[str, tuple[str, list[str], list[str]]] = {
     "pipeline": ("benchmarks.bench_pipeline", [], ["--clips", "24", "--measure", "48"]),
     "faces": ("benchmarks.bench_faces", [], ["--naive-frames", "5", "--repeat", "1"]),
     "predict": ("benchmarks.bench_predict", [], ["--repeat", "1", "--no-cli"]),
+    "gpu": ("benchmarks.gpu_check", [], ["--tiny", "--precision", "float32", "--steps", "3"]),
     "export": ("benchmarks.bench_export",
                ["--model", "clrnet", "--batch", "1", "8", "--iters", "2", "--threads", "2"],
                ["--model", "tiny", "--batch", "1", "--iters", "1"]),

@@ -125,3 +125,38 @@ def test_profile_layers_covers_every_layer_of_a_tiny_fused_clrnet():
     assert groups["FusedConvLSTM2D"]["layers"] == 5  # stem, a, b, c, shortcut
     assert groups["FusedConvLSTM2D"]["gflop"] > 0
     assert sum(g["share"] for g in groups.values()) == pytest.approx(1.0, abs=0.01)
+
+
+@pytest.mark.slow
+def test_gpu_check_trains_under_mixed_float16_with_loss_scaling(monkeypatch, capsys):
+    """The GPU check's code path on CPU: the mixed_float16 policy (forced here; the package
+    refuses it without a GPU), a loss-scale optimiser, finite and falling losses."""
+    import keras
+
+    from benchmarks import gpu_check
+    from clrnet import training
+
+    monkeypatch.setattr(training, "set_precision", keras.mixed_precision.set_global_policy)
+    # two_branch: the CPU has no float16 MaxPool3D kernel, which CLRNet needs (GPUs have one)
+    try:
+        code = gpu_check.main(["--tiny", "--models", "two_branch", "--steps", "6",
+                               "--precision", "mixed_float16"])
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()
+            if line.startswith("{")]
+    assert code == 0 and len(rows) == 1, rows
+    row = rows[0]
+    assert row["precision"] == "mixed_float16" and row["optimizer"] == "LossScaleOptimizer"
+    assert row["finite"] and row["falling"] and row["steps"] == 6 and row["steps_per_s"] > 0
+
+
+@pytest.mark.slow
+def test_gpu_check_mirrors_both_networks_over_two_cpu_devices():
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.gpu_check", "--tiny",
+                           "--precision", "float32", "--cpu-devices", "2"],
+                          cwd=harness.REPO, capture_output=True, text=True, timeout=900)
+    rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert proc.returncode == 0, proc.stderr[-500:]
+    assert [r["model"] for r in rows] == ["clrnet", "two_branch"]
+    assert all(r["replicas"] == 2 and r["global_batch"] == 8 and r["ok"] for r in rows)

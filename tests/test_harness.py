@@ -185,6 +185,20 @@ def test_in_process_cell_output_goes_to_its_log(tmp_path, capsys):
     assert "Epoch 1/1 loss 0.5" in log and "a warning" in log
 
 
+def test_running_child_shows_its_last_log_line_on_the_bar(tmp_path):
+    class Bar:
+        disable, posts = False, []
+
+        def set_postfix_str(self, text):
+            self.posts.append(text)
+
+    cell, bar = CL.Cell(("a",)), Bar()
+    cmd = [sys.executable, "-c", "import time; print('Epoch 2/3'); time.sleep(2.5)"]
+    done = CL._run_child(cmd, CL.cell_path(tmp_path, cell), cell, None,
+                         CL.log_path(tmp_path, cell), bar)
+    assert not done and any(p.startswith("a ") and p.endswith(": Epoch 2/3") for p in bar.posts)
+
+
 def test_last_line_skips_the_header_and_carriage_returns(tmp_path):
     log = tmp_path / "x.log"
     log.write_text("# cell x: cmd\n# started now\n")
