@@ -533,3 +533,33 @@ def test_official_checkpoint_is_converted_once(tmp_path, monkeypatch):
     scores = {k: [s["score"] for s in r["videos"][0]["scores"]] for k, r in reports.items()}
     assert scores["file"] == scores["again"]
     np.testing.assert_allclose(scores["file"], scores["packaged"], atol=1e-5)
+
+
+def test_variable_frame_rate_video_is_planned_on_its_real_frames(tmp_path):
+    """A VFR Matroska file (no stored count; the container's duration x rate overshoots ~5x):
+    the frames are planned over the 40 that exist, and nothing is called truncated."""
+    from fractions import Fraction
+
+    import av
+
+    cap = cv2.VideoCapture(FACE_VIDEO)
+    path = tmp_path / "vfr.mkv"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 440, 220, "yuv420p"
+        stream.time_base = stream.codec_context.time_base = Fraction(1, 1000)
+        pts = 0
+        for i in range(40):
+            ok, frame = cap.read()
+            rgb = np.ascontiguousarray(frame[60:280, 120:560, ::-1])
+            vf = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            vf.pts, vf.time_base = pts, Fraction(1, 1000)
+            pts += (33, 300)[i % 2]
+            container.mux(stream.encode(vf))
+        container.mux(stream.encode())
+    cap.release()
+    out = tmp_path / "r.json"
+    assert main([str(path), "--frames", "8", "--json", str(out)]) == 0
+    v = json.loads(out.read_text())["videos"][0]
+    assert v["frame_count"] == 40 and v["frames_requested"] == 8 == v["frames_sampled"]
+    assert "truncated" not in (v.get("message") or "")

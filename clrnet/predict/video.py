@@ -99,7 +99,7 @@ class _VideoRun:
         from data_prep.video import probe
 
         try:
-            info = probe(path)
+            info = probe(path, count_frames="auto")  # exact plans for VFR containers
             self.fps = info.fps
             self.rec.update(frame_count=info.frame_count, fps=round(info.fps, 3) or None,
                             duration_s=round(info.frame_count / info.fps, 3) if info.fps
