@@ -162,15 +162,19 @@ def _run_child(command: list[str], path: Path, cell: Cell, env: dict[str, str] |
         fh.flush()
         proc = subprocess.Popen(command, stdout=fh, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, env=env)
+        shown, shown_at = "", t0
         try:
             while True:
                 try:
                     code = proc.wait(timeout=1.0)
                     break
                 except subprocess.TimeoutExpired:
-                    if bar is not None and not getattr(bar, "disable", False):
-                        bar.set_postfix_str(f"{cell.id} {time.perf_counter() - t0:.0f} s: "
-                                            f"{last_line(log)[:60]}")
+                    if bar is None or getattr(bar, "disable", False):
+                        continue
+                    now, line = time.perf_counter(), last_line(log)[:60]
+                    if line != shown or now - shown_at >= 10.0:  # redraw on news, else 0.1 Hz
+                        bar.set_postfix_str(f"{cell.id} {now - t0:.0f} s: {line}")
+                        shown, shown_at = line, now
         except KeyboardInterrupt:  # the child got the same Ctrl-C: let it end, then stop
             try:
                 proc.wait(timeout=30)
