@@ -50,6 +50,9 @@ job-array tasks split a dataset with no coordination, each writing its own journ
 No official extraction code exists for CLRNet (its repository starts from extracted frames) or
 Masi et al.; the face pipeline (MTCNN, 5-point alignment, margin 1.3) follows common practice
 (DeepfakeBench, FaceForensics++), see :mod:`data_prep.faces`.
+
+Size: over 700 lines for one job (resumable extraction): planning, workers, shard
+writing, locks, manifest repair and resume share the same state.
 """
 
 from __future__ import annotations

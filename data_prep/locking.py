@@ -61,6 +61,9 @@ Semantics:
   Two machines that share a host name and a file system are not told apart.
 
 No paper or official code is followed here; this is project plumbing.
+
+Size: over 500 lines for one job; most of it is the stale-lock takeover (owner records,
+liveness checks across hosts, atomic replacement), which must stay in one place to be correct.
 """
 
 from __future__ import annotations

@@ -43,6 +43,9 @@ References:
     TensorFlow guide "Better performance with the tf.data API" (interleave, parallel map,
     prefetch last); ``shahroztariq/CLRNet`` ``src/DFVDSequence.py`` (clip sampling and per-clip
     augmentation); Masi et al., ECCV'20, Sec. 3-4 (stratified epochs).
+
+Size: over 800 lines for one job (tf.data over clip records): reading, the papers'
+samplings (stratified epochs, windows, balance), augmentation and batching in canonical order.
 """
 
 from __future__ import annotations

@@ -45,6 +45,9 @@ reads a local Keras DenseNet weights file. :func:`load_densenet_weights` copies 
 the RGB branch and the backbone, and the same ImageNet filters into the LoG branch's stem and
 dense block 1; the Deep-LoG 1x1 projection, the fusion convolution and the BiLSTM have no ImageNet
 counterpart and keep their random initialisation. The default (None) downloads nothing.
+
+Size: over 600 lines: the whole network of Fig. 2 (DenseNet branches, Deep LoG fusion,
+BiLSTM, heads), its ImageNet loading and the centre computation, one paper component.
 """
 
 from __future__ import annotations

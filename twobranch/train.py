@@ -40,6 +40,9 @@ References:
     Masi et al., "Two-branch Recurrent Network for Isolating Deepfakes in Videos", ECCV 2020,
     Sec. 3.1 (optimisation), 3.3 (isolation loss, centre), 4 (hyper-parameters);
     ``experiments/PROTOCOL.md`` (the settings each table uses).
+
+Size: over 500 lines: the typed configuration (one documented field per setting), its
+command line and the training itself, which the table scripts and the CLI share.
 """
 
 from __future__ import annotations
