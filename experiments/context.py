@@ -390,12 +390,17 @@ def main(table: str, parser: argparse.ArgumentParser,
         ctx.out.mkdir(parents=True, exist_ok=True)
         if ctx.only_cell:  # a child process: compute that cell and leave the table to the parent
             return 1 if run(ctx)[1] else 0
-        (ctx.out / "notes.txt").unlink(missing_ok=True)
-        print(f"{ctx.title}\noutput: {ctx.out}", file=sys.stderr)
-        rows, failed = run(ctx)
-        md = finish_table(ctx, rows, paper_table=paper_table, failed=failed, digits=digits,
-                          extra_figures=ctx.cache.get("figures", ()), started=started,
-                          claims=claims)
+        from data_prep.locking import FolderLock
+
+        # one run per results folder: a second one stops here, naming the first (pid, host)
+        with FolderLock(ctx.out, what=f"{table} writing {ctx.out}", name=table,
+                        hint="or pass another --out"):
+            (ctx.out / "notes.txt").unlink(missing_ok=True)
+            print(f"{ctx.title}\noutput: {ctx.out}", file=sys.stderr)
+            rows, failed = run(ctx)
+            md = finish_table(ctx, rows, paper_table=paper_table, failed=failed, digits=digits,
+                              extra_figures=ctx.cache.get("figures", ()), started=started,
+                              claims=claims)
     except KeyboardInterrupt:
         print("error: interrupted; finished cells are saved, re-run to continue", file=sys.stderr)
         return 130

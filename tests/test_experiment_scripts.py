@@ -183,3 +183,20 @@ def test_twobranch_tables_quick(name, tmp_path):
 def test_twobranch_figures_quick(tmp_path):
     out = _run_quick("twobranch_figures", tmp_path)
     assert len(list(out.glob("*.png"))) >= 3
+
+
+def test_a_results_folder_in_use_is_refused_in_one_line(tmp_path, capsys):
+    """A second run into the same --out stops at once, naming the first; nothing is written."""
+    import os
+
+    from data_prep.locking import FolderLock
+
+    out = tmp_path / "t5"
+    out.mkdir()
+    mod = _module("table5_transfer")
+    with FolderLock(out, what="another table5_transfer run", name="table5_transfer"):
+        code = mod.main(["--out", str(out), "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err[-1].startswith("error: ") and f"pid {os.getpid()}" in err[-1]
+    assert "another table5_transfer run" in err[-1]
+    assert sorted(p.name for p in out.iterdir()) == []  # the lock file went with the holder
