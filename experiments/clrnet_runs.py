@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from data_prep.fileio import atomic_path, write_json_atomic
 from experiments import settings as S
 from experiments.cells import ExperimentError
-from experiments.data import data_spec, domain_methods
+from experiments.data import data_spec, domain_methods, eval_clips_of
 
 if TYPE_CHECKING:
     from experiments.context import RunContext
@@ -358,6 +358,10 @@ def score_codes(ctx: RunContext, cell: Mapping[str, Any], model_path: Path, mani
     The split is scored once (all domains together) and then partitioned per domain, so a real
     video shared by several domains is scored once.
 
+    The cell's ``eval_frames_per_video`` (frame models) or ``eval_clips_per_video`` (clip
+    models) below what the clip set stores scores the first clips of each video only
+    (:func:`experiments.data.eval_clips_of`).
+
     Returns:
         ``{code: DataFrame(video_id, method, clip_index, label, score)}``.
     """
@@ -365,7 +369,10 @@ def score_codes(ctx: RunContext, cell: Mapping[str, Any], model_path: Path, mani
 
     model = load_model(model_path)
     spec = data_spec(ctx, cell, manifest, codes, (split,))
-    df = evaluate(model, spec, ctx.smoke.batch(int(cell["batch_size"])), seed=ctx.seed)
+    n_clips = eval_clips_of(cell)
+    cap = {} if n_clips is None else {"sampling": "clrnet",
+                                      "pipeline_kwargs": {"clips_per_video": n_clips}}
+    df = evaluate(model, spec, ctx.smoke.batch(int(cell["batch_size"])), seed=ctx.seed, **cap)
     out = {}
     for code in codes:
         methods = {m.lower() for m in domain_methods([code])}

@@ -146,6 +146,25 @@ def extraction_of(cell: Mapping[str, Any]) -> dict[str, Any]:
             "sampling": sampling, "size": cell["face_size"], "compression": cell["compression"]}
 
 
+def eval_clips_of(cell: Mapping[str, Any]) -> int | None:
+    """Clips per test video to score when fewer than the extraction holds (None: all).
+
+    Frame models score the frames of the first ``eval_frames_per_video // clip_len`` stored
+    clips; clip models the first ``eval_clips_per_video`` clips.
+
+    Args:
+        cell: a resolved cell.
+
+    Returns:
+        The number of clips per video to read, or None when every stored clip is scored.
+    """
+    ext = extraction_of(cell)
+    frame_model = cell["clip_len"] <= 1
+    want = (int(cell["eval_frames_per_video"]) // ext["clip_len"] if frame_model
+            else int(cell["eval_clips_per_video"]))
+    return want if 0 < want < ext["clips_per_video"] else None
+
+
 def prepare_clips(ctx: RunContext, dataset: str = "ffpp", root: Path | None = None, *,
                   clip_len: int, clips_per_video: int, sampling: str = "clrnet",
                   compression: str = "c23", size: int) -> Path:

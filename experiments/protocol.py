@@ -1140,16 +1140,37 @@ QUICK: dict[str, Any] = {
     "k_videos": 3,
     "lr": 1e-3,
     "bn_recalibration": 10,  # training batches (clrnet.training.batchnorm)
-    #: model -> (epochs, steps per epoch) of a full training (single domain, merge, source)
-    #: and of a transfer step.
+    "eval_frames_frame_models": 15,  # test frames scored per video by a frame model
+    #: model -> (epochs, steps per epoch) of a single-domain training (Tables 3, 4, 6 single,
+    #: every transfer source), of a merge training and of a transfer step.
     "steps": {
-        "cnn_lstm": {"train": (3, 80), "transfer": (2, 60)},
-        "dbirnn": {"train": (3, 80), "transfer": (2, 60)},
-        "shallownet_v3": {"train": (2, 100), "transfer": (2, 60)},
-        "xception": {"train": (1, 60), "transfer": (1, 40)},
-        "mesoinception4": {"train": (4, 100), "transfer": (2, 80)},
-        "clrnet": {"train": (2, 50), "transfer": (2, 30)},
+        "cnn_lstm": {"single": (3, 80), "merge": (3, 80), "transfer": (2, 60)},
+        "dbirnn": {"single": (3, 80), "merge": (3, 80), "transfer": (2, 60)},
+        "shallownet_v3": {"single": (2, 100), "merge": (8, 100), "transfer": (2, 60)},
+        "xception": {"single": (1, 60), "merge": (1, 60), "transfer": (1, 40)},
+        "mesoinception4": {"single": (4, 100), "merge": (8, 100), "transfer": (2, 80)},
+        "clrnet": {"single": (2, 50), "merge": (3, 50), "transfer": (2, 30)},
     },
+    #: Tables with more trainings than Table 5 (Table 3: 25 single-domain trainings; Table 6:
+    #: single, merge, transfer and grid-search cells) train shorter: table -> model -> phase
+    #: -> (epochs, steps per epoch), replacing the values above.
+    "table_steps": {
+        "table3_in_domain": {
+            "cnn_lstm": {"single": (2, 60)}, "dbirnn": {"single": (2, 60)},
+            "shallownet_v3": {"single": (1, 100)}, "xception": {"single": (1, 40)},
+            "mesoinception4": {"single": (2, 100)}, "clrnet": {"single": (2, 40)},
+        },
+        "table6_open_domain": {
+            "cnn_lstm": {"single": (2, 60), "merge": (2, 60)},
+            "dbirnn": {"single": (2, 60), "merge": (2, 60)},
+            "shallownet_v3": {"single": (1, 100), "merge": (4, 100)},
+            "xception": {"single": (1, 40), "merge": (1, 40)},
+            "mesoinception4": {"single": (2, 100), "merge": (4, 100)},
+            "clrnet": {"single": (2, 40), "merge": (2, 40)},
+        },
+    },
+    #: Table 6's restricted grid search in the quick profile: one (reenactment, swap) pair.
+    "rgs_pairs": [["F2F", "DF"]],
     "model_overrides": {
         "clrnet": {"repetitions": [1, 1, 1, 1], "initial_filters": 4},
         "shallownet_v3": {"dense_units": 64, "dropout": 0.0},
@@ -1221,6 +1242,14 @@ def _quick_reductions() -> list[Reduction]:
         Reduction("frames_per_video", frames, "the mini benchmark's videos have 48 frames", tq),
         Reduction("eval_frames_per_video", frames, "the mini benchmark's videos have 48 frames",
                   tq),
+        Reduction("eval_frames_per_video", q["eval_frames_frame_models"], "frame models "
+                  "score the frames of the first 3 clips of each test video (a frame model has "
+                  "5x the samples of a clip model per video; the test video is the bootstrap "
+                  "unit, so the interval barely changes) to keep Xception's scoring short", tq,
+                  {"model": FRAME_MODELS}),
+        Reduction("eval_clips_per_video", q["eval_frames_frame_models"], "as "
+                  "eval_frames_per_video (every scored frame is a sample)", tq,
+                  {"model": FRAME_MODELS}),
         Reduction("frames_per_video", tb_frames, small, mq),
         Reduction("eval_frames_per_video", tb_frames, small, mq),
         Reduction("epoch_fraction", 1.0, "the mini benchmark is small: whole epochs", tq),
@@ -1242,15 +1271,40 @@ def _quick_reductions() -> list[Reduction]:
     ]
     for model, phases in q["steps"].items():
         where = {"model": (model,)}
-        (e, n), (te, tn) = phases["train"], phases["transfer"]
-        for field_e, field_n in (("epochs", "steps_per_epoch"),
-                                 ("source_epochs", "source_steps_per_epoch"),
-                                 ("merge_epochs", "merge_steps_per_epoch")):
-            out.append(Reduction(field_e, e, steps_why, tq, where))
-            out.append(Reduction(field_n, n, steps_why, tq, where))
-        tw = {**where, "strategy": ("transfer", "rgs")}
-        out.append(Reduction("epochs", te, steps_why + " (transfer step)", tq, tw))
-        out.append(Reduction("steps_per_epoch", tn, steps_why + " (transfer step)", tq, tw))
+        budgets = [("epochs", "steps_per_epoch", phases["single"], where, ""),
+                   ("source_epochs", "source_steps_per_epoch", phases["single"], where, ""),
+                   ("epochs", "steps_per_epoch", phases["merge"],
+                    {**where, "strategy": ("merge",)}, " (merge: five domains learn slower)"),
+                   ("merge_epochs", "merge_steps_per_epoch", phases["merge"], where,
+                    " (merge candidates)"),
+                   ("epochs", "steps_per_epoch", phases["transfer"],
+                    {**where, "strategy": ("transfer", "rgs")}, " (transfer step)")]
+        for field_e, field_n, (e, n), cond, note in budgets:
+            out.append(Reduction(field_e, e, steps_why + note, tq, cond))
+            out.append(Reduction(field_n, n, steps_why + note, tq, cond))
+    for table, models in q["table_steps"].items():
+        n_train = {"table3_in_domain": "25 single-domain trainings",
+                   "table6_open_domain": "single, merge, transfer and grid-search trainings "
+                                         "for every method"}[table]
+        for model, phases in models.items():
+            where = {"model": (model,)}
+            why_t = (f"{n_train}: about half of Table 5's budget per training, to stay near "
+                     "15 minutes on 2 CPU cores")
+            conds = {"single": [("epochs", "steps_per_epoch", {**where,
+                                                                 "strategy": ("single",)}),
+                                ("source_epochs", "source_steps_per_epoch", where)]
+                      if table != "table3_in_domain" else
+                      [("epochs", "steps_per_epoch", {**where, "strategy": ("single",)})],
+                     "merge": [("epochs", "steps_per_epoch", {**where, "strategy": ("merge",)}),
+                               ("merge_epochs", "merge_steps_per_epoch", where)]}
+            for phase, (e, n) in phases.items():
+                for field_e, field_n, cond in conds[phase]:
+                    out.append(Reduction(field_e, e, why_t, (table,), cond))
+                    out.append(Reduction(field_n, n, why_t, (table,), cond))
+    out.append(Reduction("rgs_pairs", q["rgs_pairs"], "one (reenactment, identity-swap) pair "
+                         "instead of all six: each pair trains a source, a transfer and a merge "
+                         "model (the full grid in one process held every candidate model: "
+                         "the earlier quick run peaked at 19.5 GB)", ("table6_open_domain",)))
     why = {
         "clrnet": "tiny widths: the same code path, far fewer parameters",
         "shallownet_v3": "a smaller dense layer; no dropout: with Dropout(0.25) after each of "

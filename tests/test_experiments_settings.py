@@ -132,7 +132,7 @@ def test_clrnet_hparams_quick_and_smoke(tmp_path):
 
     quick = _ctx(tmp_path, "table5_transfer", "quick")
     hp = hparams(quick, quick.cells["merge__clrnet"])
-    epochs, steps = P.QUICK["steps"]["clrnet"]["train"]
+    epochs, steps = P.QUICK["steps"]["clrnet"]["merge"]
     assert (hp["image_size"], hp["epochs"], hp["steps_per_epoch"], hp["batch_size"],
             hp["lr"]) == (P.QUICK["input_size_clrnet"], epochs, steps, P.QUICK["batch_size"],
                           P.QUICK["lr"])
@@ -143,7 +143,7 @@ def test_clrnet_hparams_quick_and_smoke(tmp_path):
     step, source = hparams(quick, tr, "train"), hparams(quick, tr, "source")
     assert (step["epochs"], step["steps_per_epoch"]) == P.QUICK["steps"]["xception"]["transfer"]
     assert (source["epochs"], source["steps_per_epoch"]) == \
-        P.QUICK["steps"]["xception"]["train"]
+        P.QUICK["steps"]["xception"]["single"]
     assert source["model_overrides"] == {} and source["image_size"] == \
         P.QUICK["input_size_xception"]
     shallow = hparams(quick, quick.cells["merge__shallownet_v3"])
@@ -154,7 +154,7 @@ def test_clrnet_hparams_quick_and_smoke(tmp_path):
     h = resolve_hp("shallownet_v3", **shallow)
     assert (h.bn_recalibration, h.steps_per_epoch, h.augment, h.model_overrides["dropout"],
             h.epochs) == (P.QUICK["bn_recalibration"], P.QUICK["steps"]["shallownet_v3"]
-                          ["train"][1], False, 0.0, P.QUICK["steps"]["shallownet_v3"]["train"][0])
+                          ["merge"][1], False, 0.0, P.QUICK["steps"]["shallownet_v3"]["merge"][0])
     full = _ctx(tmp_path, "table5_transfer")
     assert resolve_hp("clrnet", **hparams(full, full.cells["merge__clrnet"])).bn_recalibration \
         is None
@@ -228,3 +228,12 @@ def test_schedule_end_stopping_waits_for_the_last_reduction():
     assert sched.reductions == 2
     # reductions at epochs 1 and 2 (patience 1), then 2 epochs without improvement: 3 and 4
     assert model.stop_training and epochs == 5
+
+
+def test_quick_frame_models_score_the_first_clips_only():
+    from experiments.data import eval_clips_of
+
+    q = {c["model"]: c for c in P.cells("table5_transfer", "quick")}
+    assert eval_clips_of(q["xception"]) == P.QUICK["eval_frames_frame_models"] // 5
+    assert eval_clips_of(q["clrnet"]) is None  # clip models: every stored clip
+    assert all(eval_clips_of(c) is None for c in P.cells("table5_transfer"))  # full: all

@@ -153,9 +153,19 @@ def test_quick_values_come_from_one_place(monkeypatch):
     assert (t5["transfer__clrnet"]["epochs"], t5["transfer__clrnet"]["steps_per_epoch"]) == \
         steps["transfer"]
     assert (t5["transfer__clrnet"]["source_epochs"],
-            t5["transfer__clrnet"]["source_steps_per_epoch"]) == steps["train"]
+            t5["transfer__clrnet"]["source_steps_per_epoch"]) == steps["single"]
     assert (t5["merge__clrnet"]["epochs"], t5["merge__clrnet"]["steps_per_epoch"]) == \
-        steps["train"]
+        steps["merge"]
+    t6 = by_id("table6_open_domain", "quick")["rgs__mesoinception4"]
+    meso, meso6 = (P.QUICK["steps"]["mesoinception4"],
+                   P.QUICK["table_steps"]["table6_open_domain"]["mesoinception4"])
+    assert (t6["merge_epochs"], t6["merge_steps_per_epoch"]) == meso6["merge"]
+    assert (t6["source_epochs"], t6["source_steps_per_epoch"]) == meso6["single"]
+    assert (t6["epochs"], t6["steps_per_epoch"]) == meso["transfer"]
+    assert t6["rgs_pairs"] == P.QUICK["rgs_pairs"]
+    t3 = by_id("table3_in_domain", "quick")["xception__FS"]
+    assert (t3["epochs"], t3["steps_per_epoch"]) == \
+        P.QUICK["table_steps"]["table3_in_domain"]["xception"]["single"]
     assert t5["merge__clrnet"]["input_size"] == P.QUICK["input_size_clrnet"]
     assert t5["merge__mesoinception4"]["input_size"] == P.QUICK["input_size"]
     for c in t5.values():

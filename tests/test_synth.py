@@ -333,3 +333,38 @@ def test_default_build_time_size_adapter_and_detector(tmp_path: Path) -> None:
     assert cpu < 180
     assert size_mb < 100
     assert auc > 0.65
+
+
+def test_dfd_swaps_stay_inside_a_split() -> None:
+    """A held-out actor's face never appears in training (v1 leaked it into training fakes)."""
+    from data_prep.datasets.base import hash_split
+
+    for n_actors in (3, 5, 8, 12):
+        ids = layout.pick_actor_ids(n_actors)
+        split = {a: hash_split(f"dfd-actor:{a}") for a in ids}
+        partner = layout.actor_sources(ids)
+        assert set(partner) == set(ids)
+        for aid, other in partner.items():
+            assert other != aid
+            if other is not None:
+                assert split[other] == split[aid]
+        if n_actors >= 6:
+            counts = {s: list(split.values()).count(s) for s in ("val", "test")}
+            assert min(counts.values()) >= 2 and all(v is not None for v in partner.values())
+
+
+def test_dfd_fake_names_and_metadata_follow_the_pairing(tree: Path) -> None:
+    import json
+
+    meta = json.loads((tree / "synth_metadata.json").read_text())["videos"]
+    from data_prep.datasets.ffpp import actor_split
+
+    by_identity = {v["target_identity"]: k for k, v in meta.items()
+                   if v["method"] == "original_actors"}
+    for rel, v in meta.items():
+        if v["method"] != "DeepFakeDetection":
+            continue
+        stem = Path(rel).stem
+        src_video = by_identity.get(v["source_identity"])
+        if src_video is not None:  # the swapped-in face is an actor of the same split
+            assert actor_split(Path(src_video).stem) == actor_split(stem)
