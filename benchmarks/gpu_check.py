@@ -126,28 +126,6 @@ def _two_branch(args: argparse.Namespace, strategy: Any, n: int):
     return model, batches
 
 
-class _StepTimes:
-    """Per-step wall times and losses of ``model.fit`` (a Keras callback)."""
-
-    def __init__(self) -> None:
-        import keras
-
-        outer = self
-
-        class _CB(keras.callbacks.Callback):
-            def on_train_batch_begin(self, batch, logs=None):
-                outer.t0 = time.perf_counter()
-
-            def on_train_batch_end(self, batch, logs=None):
-                outer.seconds.append(time.perf_counter() - outer.t0)
-                outer.losses.append(float((logs or {}).get("loss", math.nan)))
-
-        self.t0 = 0.0
-        self.seconds: list[float] = []
-        self.losses: list[float] = []
-        self.callback = _CB()
-
-
 def _peak_gpu_memory() -> dict[str, float]:
     """Peak bytes allocated per GPU since start, in GiB ({} without GPUs)."""
     import tensorflow as tf
@@ -170,9 +148,15 @@ def check(name: str, args: argparse.Namespace, strategy: Any) -> dict[str, Any]:
     xs = tf.concat([b[0] for b in batches], 0)
     ys = tf.concat([b[1] for b in batches], 0)
     data = tf.data.Dataset.from_tensor_slices((xs, ys)).batch(n).repeat()
-    timer = _StepTimes()
-    model.fit(data, epochs=1, steps_per_epoch=args.steps, verbose=0, callbacks=[timer.callback])
-    losses, secs = timer.losses, timer.seconds
+    losses: list[float] = []
+    secs: list[float] = []
+    t0 = [0.0]
+    timer = keras.callbacks.LambdaCallback(  # wall time and loss of every step
+        on_train_batch_begin=lambda batch, logs: t0.__setitem__(0, time.perf_counter()),
+        on_train_batch_end=lambda batch, logs: (
+            secs.append(time.perf_counter() - t0[0]),
+            losses.append(float((logs or {}).get("loss", math.nan)))))
+    model.fit(data, epochs=1, steps_per_epoch=args.steps, verbose=0, callbacks=[timer])
     third = max(1, len(losses) // 3)
     first, last = sum(losses[:third]) / third, sum(losses[-third:]) / third
     finite = all(math.isfinite(v) for v in losses)
