@@ -117,6 +117,30 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     return write_bytes_atomic(path, text.encode("utf-8"))
 
 
+def copy_atomic(src: str | os.PathLike, path: str | os.PathLike) -> Path:
+    """Give ``path`` the content of the finished file ``src`` atomically.
+
+    A hard link when the file system allows it (no data copied: both names share the file,
+    which is never rewritten in place, only replaced), else a byte copy; either way through a
+    temporary name and ``os.replace``.
+
+    Args:
+        src: an existing, complete file.
+        path: destination.
+
+    Returns:
+        The destination path.
+    """
+    import shutil
+
+    with atomic_path(path) as tmp:
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
+    return Path(path)
+
+
 def json_default(obj: Any) -> Any:
     """``json.dumps`` fallback for paths, NumPy values, sets, tuples and dataclasses."""
     if isinstance(obj, os.PathLike):

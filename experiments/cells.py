@@ -57,9 +57,15 @@ class ChildRunner(Protocol):
     """What :func:`run_cells` needs to compute cells in child processes (a ``RunContext``)."""
 
     only_cell: str | None
+    #: children computing cells at once (optional; default 1)
+    jobs: int
 
     def child_command(self, cell: Cell) -> list[str] | None:
         """The command computing ``cell`` in a child process (None: in this process)."""
+
+    def prepare_command(self) -> list[str] | None:
+        """The command preparing every cell's data before parallel children start (optional;
+        None: the cells prepare their own data)."""
 
     def child_env(self) -> dict[str, str] | None:
         """The child's environment (None: this process's)."""
@@ -127,69 +133,148 @@ def read_finished(path: Path, cell: Cell) -> dict[str, Any] | None:
     return record
 
 
-def _run_child(command: list[str], path: Path, cell: Cell, env: dict[str, str] | None,
-               log: Path, bar: Any = None) -> bool:
-    """Compute one cell in a child process, its stdout and stderr going to ``log``.
+@dataclass
+class _Child:
+    """A running child process computing one cell (or the data preparation)."""
 
-    While it runs, the progress bar's postfix shows the cell, its time and the log's last line.
+    cell: Cell
+    proc: Any
+    log: Path
+    path: Path | None
+    mtime: int | None
+    started: float
+    fh: Any
+    peak_rss_mb: float = 0.0
+
+
+def _tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and its descendants, in MB (0 when it is gone)."""
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        procs = [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    total = 0
+    for q in procs:
+        try:
+            total += q.memory_info().rss
+        except psutil.Error:
+            pass
+    return total / 2**20
+
+
+class ChildPool:
+    """Run cells in up to ``jobs`` child processes at once, each writing its own log.
+
+    While children run, the progress bar's postfix shows each running cell, its time and its
+    log's last line. The memory of every child (with its own children) is sampled once a
+    second: :attr:`peak_rss_mb` is the largest sampled sum over the children running together,
+    and each finished child's own peak is kept in its :class:`_Child`.
 
     Args:
-        command: the child's command line.
-        path: the cell's result file (the child writes it).
-        cell: the cell.
-        env: the child's environment (None: this one); ``PYTHONUNBUFFERED=1`` is added so
-            that the log is current.
-        log: the cell's log file (overwritten).
+        env: the children's environment (None: this one's); ``PYTHONUNBUFFERED=1`` is added
+            so that the logs are current.
+        jobs: children at most at once.
         bar: the tqdm bar to annotate (None: no bar).
-
-    Returns:
-        True when the child wrote the cell's result file.
-
-    Raises:
-        KeyboardInterrupt: the child was interrupted (exit code 130) or this process was.
     """
-    import shlex
-    import subprocess
 
-    mtime = path.stat().st_mtime_ns if path.exists() else None
-    env = dict(os.environ if env is None else env)
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    log.parent.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    with open(log, "w", encoding="utf-8") as fh:
+    def __init__(self, env: dict[str, str] | None, jobs: int = 1, bar: Any = None) -> None:
+        self.env = dict(os.environ if env is None else env)
+        self.env.setdefault("PYTHONUNBUFFERED", "1")
+        self.jobs = max(1, int(jobs))
+        self.bar = bar
+        self.running: list[_Child] = []
+        self.peak_rss_mb = 0.0
+        self._shown, self._shown_at = "", 0.0
+
+    def start(self, cell: Cell, command: list[str], log: Path, path: Path | None) -> None:
+        """Start computing ``cell`` (its result file ``path``; None: no result file)."""
+        import shlex
+        import subprocess
+
+        log.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(log, "w", encoding="utf-8")  # noqa: SIM115 - closed when the child ends
         fh.write(f"# cell {cell.id}: {shlex.join(command)}\n"
                  f"# started {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
         fh.flush()
+        mtime = path.stat().st_mtime_ns if path is not None and path.exists() else None
         proc = subprocess.Popen(command, stdout=fh, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env=env)
-        shown, shown_at = "", t0
+                                stdin=subprocess.DEVNULL, env=self.env)
+        self.running.append(_Child(cell, proc, log, path, mtime, time.perf_counter(), fh))
+
+    def _show(self) -> None:
+        if self.bar is None or getattr(self.bar, "disable", False) or not self.running:
+            return
+        now = time.perf_counter()
+        text = " | ".join(f"{c.cell.id} {now - c.started:.0f} s: {last_line(c.log)[:60 // len(self.running)]}"
+                          for c in self.running)
+        if text != self._shown or now - self._shown_at >= 10.0:  # redraw on news, else 0.1 Hz
+            self.bar.set_postfix_str(text)
+            self._shown, self._shown_at = text, now
+
+    def wait_any(self) -> list[tuple[_Child, int]]:
+        """Wait until at least one child ends; returns the ended ``(child, exit code)``.
+
+        Raises:
+            KeyboardInterrupt: a child was interrupted (exit code 130) or this process was;
+                the other children are given 30 s to end (they got the same Ctrl-C).
+        """
+        import subprocess
+
         try:
             while True:
+                total = 0.0
+                for c in self.running:
+                    rss = _tree_rss_mb(c.proc.pid)
+                    c.peak_rss_mb = max(c.peak_rss_mb, rss)
+                    total += rss
+                self.peak_rss_mb = max(self.peak_rss_mb, total)
+                ended = [(c, c.proc.poll()) for c in self.running]
+                ended = [(c, code) for c, code in ended if code is not None]
+                if ended:
+                    for c, _ in ended:
+                        self.running.remove(c)
+                        c.fh.close()
+                    if any(code == 130 for _, code in ended):
+                        raise KeyboardInterrupt
+                    return ended
+                self._show()
                 try:
-                    code = proc.wait(timeout=1.0)
-                    break
+                    self.running[0].proc.wait(timeout=1.0)
                 except subprocess.TimeoutExpired:
-                    if bar is None or getattr(bar, "disable", False):
-                        continue
-                    now, line = time.perf_counter(), last_line(log)[:60]
-                    if line != shown or now - shown_at >= 10.0:  # redraw on news, else 0.1 Hz
-                        bar.set_postfix_str(f"{cell.id} {now - t0:.0f} s: {line}")
-                        shown, shown_at = line, now
-        except KeyboardInterrupt:  # the child got the same Ctrl-C: let it end, then stop
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+                    pass
+        except KeyboardInterrupt:
+            self.stop()
             raise
-    if code == 130:
-        raise KeyboardInterrupt
-    done = path.exists() and path.stat().st_mtime_ns != mtime
-    if not done:
-        last = last_line(log)
-        say(f"error: cell {cell.id}: its child process ended with exit code {code} without a "
-            f"result{': ' + last if last else ''} (log: {log})")
-    return done
+
+    def stop(self) -> None:
+        """End every running child (after up to 30 s for each to stop by itself)."""
+        import subprocess
+
+        for c in self.running:
+            try:
+                c.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                c.proc.kill()
+                c.proc.wait()
+            c.fh.close()
+        self.running.clear()
+
+    @staticmethod
+    def succeeded(child: _Child, code: int) -> bool:
+        """Whether ``child`` wrote its cell's result (else one error line is printed)."""
+        path = child.path
+        if path is None:
+            done = code == 0
+        else:
+            done = path.exists() and path.stat().st_mtime_ns != child.mtime
+        if not done:
+            last = last_line(child.log)
+            say(f"error: cell {child.cell.id}: its child process ended with exit code {code} "
+                f"without a result{': ' + last if last else ''} (log: {child.log})")
+        return done
 
 
 def _compute(cell: Cell, fn: Callable[[Cell], Sequence[Mapping[str, Any]]], path: Path,
@@ -281,27 +366,83 @@ def run_cells(
         cells, progress = [c for c in cells if c.id == only], False
         if not cells:
             raise ExperimentError(f"--only-cell {only}: no such cell; the table has {sorted(ids)}")
-    bar = tqdm(cells, desc=desc, unit="cell", disable=not progress, file=sys.stderr)
-    for cell in bar:
-        bar.set_postfix_str(cell.id)
+    bar = tqdm(total=len(cells), desc=desc, unit="cell", disable=not progress, file=sys.stderr)
+    done: dict[str, tuple[dict[str, Any], bool]] = {}
+    in_children: list[Cell] = []
+    for cell in cells:
         path = cell_path(out_dir, cell)
         record = None if rerun else read_finished(path, cell)
-        cached = record is not None
-        command = ctx.child_command(cell) if ctx is not None and not cached else None
+        if record is not None:
+            done[cell.id] = (record, True)
+            if only is None:
+                say(cell_summary(cell.id, record["rows"], 0.0, cached=True))
+            bar.update(1)
+            continue
+        if ctx is not None and ctx.child_command(cell) is not None:
+            in_children.append(cell)
+            continue
+        bar.set_postfix_str(cell.id)
         t0 = time.perf_counter()
-        if command is not None:
-            env = ctx.child_env() if hasattr(ctx, "child_env") else None
-            if not _run_child(command, path, cell, env, log_path(out_dir, cell), bar):
-                failed.append(cell.id)
-                continue
-            record = json.loads(path.read_text())
-        elif not cached:
-            record = _compute(cell, fn, path, None if only is not None else log_path(out_dir, cell))
-            if record is None:
-                failed.append(cell.id)
-                continue
+        record = _compute(cell, fn, path, None if only is not None else log_path(out_dir, cell))
+        bar.update(1)
+        if record is None:
+            failed.append(cell.id)
+            continue
+        done[cell.id] = (record, False)
         if only is None:
-            say(cell_summary(cell.id, record["rows"], time.perf_counter() - t0, cached=cached))
+            say(cell_summary(cell.id, record["rows"], time.perf_counter() - t0, cached=False))
+    if in_children:
+        failed += _run_in_children(in_children, ctx, Path(out_dir), bar, done)
+    bar.close()
+    for cell in cells:
+        if cell.id not in done:
+            continue
+        record, cached = done[cell.id]
         for r in record["rows"]:
             rows.append({**r, "cell": cell.id, "cached": cached, "seconds": record.get("seconds")})
-    return rows, failed
+    return rows, [c.id for c in cells if c.id in failed]
+
+
+def _run_in_children(cells: Sequence[Cell], ctx: ChildRunner, out_dir: Path, bar: Any,
+                     done: dict[str, tuple[dict[str, Any], bool]]) -> list[str]:
+    """Compute ``cells`` in child processes, ``ctx.jobs`` at a time; returns the failed ids.
+
+    With more than one job the data are prepared first, by one child running
+    ``ctx.prepare_command()``, so that the cells' children only read them. Each finished
+    cell's record gains ``child_peak_rss_mb`` (its child's sampled peak resident memory); the
+    largest sampled sum over children running together goes to ``ctx.cache``
+    (``children_peak_rss_mb``).
+    """
+    from experiments.results import cell_summary
+
+    jobs = max(1, int(getattr(ctx, "jobs", 1) or 1))
+    pool = ChildPool(ctx.child_env() if hasattr(ctx, "child_env") else None, jobs, bar)
+    failed: list[str] = []
+    prepare = ctx.prepare_command() if jobs > 1 and hasattr(ctx, "prepare_command") else None
+    if prepare is not None:
+        pool.start(Cell(("prepare",)), prepare, out_dir / "cells" / "prepare.log", None)
+        ((child, code),) = pool.wait_any()
+        if not pool.succeeded(child, code):
+            return [c.id for c in cells]
+    queue = list(cells)
+    while queue or pool.running:
+        while queue and len(pool.running) < jobs:
+            cell = queue.pop(0)
+            pool.start(cell, ctx.child_command(cell), log_path(out_dir, cell),
+                       cell_path(out_dir, cell))
+        for child, code in pool.wait_any():
+            bar.update(1)
+            if not pool.succeeded(child, code):
+                failed.append(child.cell.id)
+                continue
+            record = json.loads(child.path.read_text())
+            record["child_peak_rss_mb"] = round(child.peak_rss_mb)
+            write_json_atomic(child.path, record)
+            done[child.cell.id] = (record, False)
+            say(cell_summary(child.cell.id, record["rows"],
+                             time.perf_counter() - child.started, cached=False))
+    cache = getattr(ctx, "cache", None)
+    if isinstance(cache, dict):
+        cache["children_peak_rss_mb"] = max(cache.get("children_peak_rss_mb", 0),
+                                            round(pool.peak_rss_mb))
+    return failed

@@ -194,6 +194,8 @@ def hparams(ctx: RunContext, cell: Mapping[str, Any], phase: str = "train", *,
         "augment": S.augment_of(cell),
         "patience": S.clrnet_patience_of(cell),
         "bn_recalibration": S.bn_recalibration_of(cell),
+        # validation reads what the test scoring reads (eval_*_per_video)
+        "val_clips_per_video": eval_clips_of(cell),
         # One line per epoch: Keras' per-step bars would garble the tqdm bar over cells.
         "verbose": 2 if ctx.progress else 0,
     }

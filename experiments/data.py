@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import inspect
 import sys
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -193,10 +194,21 @@ def prepare_clips(ctx: RunContext, dataset: str = "ffpp", root: Path | None = No
     out = ctx.work / tag
     if not ctx.only_cell:  # child processes re-open the parent's clips silently
         print(f"preparing clips: {dataset} {root} -> {out}", file=sys.stderr)
-    manifest = prepare(
-        dataset, root, out, compression=compression, clip_len=clip_len,
-        clips_per_video=clips_per_video, sampling=sampling, size=size,
-        progress=ctx.progress and not ctx.only_cell, workers=getattr(ctx.args, "workers", 1))
+    from data_prep.locking import LockHeldError
+
+    waited = False
+    while True:
+        try:
+            manifest = prepare(
+                dataset, root, out, compression=compression, clip_len=clip_len,
+                clips_per_video=clips_per_video, sampling=sampling, size=size,
+                progress=ctx.progress and not ctx.only_cell, workers=ctx.workers)
+            break
+        except LockHeldError as exc:  # another cell's process extracts (or checks) this set:
+            if not waited:            # wait for it, then find the clips done
+                print(f"waiting: {exc}", file=sys.stderr)
+                waited = True
+            time.sleep(1.0)
     ctx.cache[key] = Path(manifest)
     return ctx.cache[key]
 
@@ -223,6 +235,31 @@ def clip_set(ctx: RunContext, cell: Mapping[str, Any], code: str = "FS") -> Path
     if not Path(given).exists():
         raise ExperimentError(f"--{code.lower()} {given}: no such file or directory")
     return prepare_clips(ctx, adapter, Path(given), **ext)
+
+
+def prepare_cells(ctx: RunContext, cells: Iterable[Mapping[str, Any]]) -> list[Path]:
+    """Extract the clips of every domain the cells train, validate or test on (once each).
+
+    Args:
+        ctx: the run context.
+        cells: resolved cells.
+
+    Returns:
+        The manifests prepared (domains without data, e.g. DFDC without ``--dfdc``, skipped).
+    """
+    done: list[Path] = []
+    for cell in cells:
+        codes = [*cell.get("train_domains", ()), *cell.get("val_domains", ()),
+                 *cell.get("test_domains", ())]
+        if cell.get("source_domain"):
+            codes.append(cell["source_domain"])
+        for code in dict.fromkeys(codes):
+            if code not in DOMAINS:
+                continue
+            manifest = clip_set(ctx, cell, code)
+            if manifest is not None and manifest not in done:
+                done.append(manifest)
+    return done
 
 
 def available_codes(manifest: Path, codes: Iterable[str]) -> list[str]:

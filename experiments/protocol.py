@@ -1243,9 +1243,10 @@ def _quick_reductions() -> list[Reduction]:
         Reduction("eval_frames_per_video", frames, "the mini benchmark's videos have 48 frames",
                   tq),
         Reduction("eval_frames_per_video", q["eval_frames_frame_models"], "frame models "
-                  "score the frames of the first 3 clips of each test video (a frame model has "
-                  "5x the samples of a clip model per video; the test video is the bootstrap "
-                  "unit, so the interval barely changes) to keep Xception's scoring short", tq,
+                  "validate and score on the frames of the first 3 clips of each validation "
+                  "and test video (a frame model has 5x the samples of a clip model per video; "
+                  "the test video is the bootstrap unit, so the interval barely changes) to "
+                  "keep Xception's validation and scoring short", tq,
                   {"model": FRAME_MODELS}),
         Reduction("eval_clips_per_video", q["eval_frames_frame_models"], "as "
                   "eval_frames_per_video (every scored frame is a sample)", tq,

@@ -194,9 +194,52 @@ def test_running_child_shows_its_last_log_line_on_the_bar(tmp_path):
 
     cell, bar = CL.Cell(("a",)), Bar()
     cmd = [sys.executable, "-c", "import time; print('Epoch 2/3'); time.sleep(2.5)"]
-    done = CL._run_child(cmd, CL.cell_path(tmp_path, cell), cell, None,
-                         CL.log_path(tmp_path, cell), bar)
-    assert not done and any(p.startswith("a ") and p.endswith(": Epoch 2/3") for p in bar.posts)
+    pool = CL.ChildPool(None, 1, bar)
+    pool.start(cell, cmd, CL.log_path(tmp_path, cell), CL.cell_path(tmp_path, cell))
+    ((child, code),) = pool.wait_any()
+    assert code == 0 and not pool.succeeded(child, code)  # no result file written
+    assert any(p.startswith("a ") and p.endswith(": Epoch 2/3") for p in bar.posts)
+    assert child.peak_rss_mb > 1.0  # a Python interpreter's memory was sampled
+
+
+class _ParallelCtx:
+    """Children that sleep, then write their result; a preparation child writes a marker."""
+
+    only_cell = None
+    cache: dict = {}
+
+    def __init__(self, out, jobs):
+        self.out, self.jobs, self.cache = out, jobs, {}
+
+    def prepare_command(self):
+        code = f"import pathlib, time; time.sleep(0.5); pathlib.Path({str(self.out)!r}, 'prep').write_text('x')"
+        return [sys.executable, "-c", code]
+
+    def child_command(self, cell):
+        path = CL.cell_path(self.out, cell)
+        code = (
+            "import json, pathlib, time, sys\n"
+            f"assert pathlib.Path({str(self.out)!r}, 'prep').exists(), 'not prepared'\n"
+            f"t0 = time.time(); time.sleep(2.0)\n"
+            f"p = pathlib.Path({str(path)!r}); p.parent.mkdir(parents=True, exist_ok=True)\n"
+            f"p.write_text(json.dumps({{'cell': {list(cell.key)!r}, 'params': {{}}, "
+            f"'rows': [{{'col': 'X', 'ours': 1.0, 't0': t0}}]}}))\n")
+        return [sys.executable, "-c", code]
+
+    def child_env(self):
+        return None
+
+
+def test_cells_run_in_parallel_children_after_the_preparation(tmp_path):
+    cells = [CL.Cell((k,)) for k in "abcd"]
+    ctx = _ParallelCtx(tmp_path, jobs=2)
+    rows, failed = CL.run_cells(cells, lambda c: [], tmp_path, progress=False, ctx=ctx)
+    assert not failed and [r["cell"] for r in rows] == ["a", "b", "c", "d"]  # table order
+    starts = sorted(r["t0"] for r in rows)
+    assert starts[1] - starts[0] < 1.5 and starts[2] - starts[0] > 1.5  # two at a time
+    record = json.loads(CL.cell_path(tmp_path, cells[0]).read_text())
+    assert record["child_peak_rss_mb"] > 0 and ctx.cache["children_peak_rss_mb"] > 0
+    assert (tmp_path / "cells" / "prepare.log").exists()
 
 
 def test_last_line_skips_the_header_and_carriage_returns(tmp_path):

@@ -450,3 +450,17 @@ def test_grid_search_two_by_two(toy_registry, tmp_path):
     assert res.pair == ("good_r", "good_s") and res.score >= 0.85
     worst = res.table[(res.table.reenactment == "bad_r") & (res.table.swap == "bad_s")]
     assert worst["accuracy"].max() < 0.5
+
+
+def test_validation_reads_the_first_clips_of_each_video(records):
+    """``val_clips_per_video`` caps what validation reads (as the test scoring), not training."""
+    model = _toy_clip_model()
+    spec = _spec(records, *DOMAINS["DF"], split="val")
+
+    def count(**hp):
+        ds = strategies.make_dataset(spec, strategies.resolve_hp(None, batch_size=4, **hp),
+                                     model, training=False)
+        return sum(int(x.shape[0]) for x, *_ in ds)
+
+    every, first = count(), count(val_clips_per_video=1)
+    assert every == CLIPS * first and first > 0

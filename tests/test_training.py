@@ -125,6 +125,14 @@ def test_fit_reduces_loss_and_writes_run(tmp_path):
     best = int(np.argmin(res.history["val_loss"])) + 1
     assert metrics["best_epoch"] == best == res.best_epoch
     assert not list(run.rglob("*.tmp*"))
+    # final.keras is the last epoch's checkpoint (linked, not serialised a second time) and
+    # holds the trained weights; best.keras is the best epoch's
+    last = run / "checkpoints" / "epoch-004.keras"
+    assert os.path.samefile(run / "final.keras", last)
+    assert os.path.samefile(run / "best.keras", last) == (best == 4)
+    reloaded = keras.models.load_model(run / "final.keras")
+    for wa, wb in zip(res.model.get_weights(), reloaded.get_weights(), strict=True):
+        np.testing.assert_array_equal(wa, wb)
 
 
 def test_resume_matches_uninterrupted_run(tmp_path):
@@ -226,3 +234,21 @@ def test_read_history_treats_keras_na_as_nan(tmp_path):
     hist = read_history(tmp_path)
     assert hist["loss"] == [0.5, 0.25]
     assert all(np.isnan(v) for v in hist["val_loss"])
+
+
+def test_copy_atomic_links_or_copies_whole_files(tmp_path, monkeypatch):
+    from data_prep.fileio import copy_atomic
+
+    src = tmp_path / "a.keras"
+    src.write_bytes(b"model bytes")
+    copy_atomic(src, tmp_path / "out" / "b.keras")
+    assert os.path.samefile(src, tmp_path / "out" / "b.keras")
+
+    def no_links(*_a, **_k):
+        raise OSError("links not supported")
+
+    monkeypatch.setattr(os, "link", no_links)
+    copy_atomic(src, tmp_path / "c.keras")
+    assert (tmp_path / "c.keras").read_bytes() == b"model bytes"
+    assert not os.path.samefile(src, tmp_path / "c.keras")
+    assert not list(tmp_path.rglob("*.tmp*"))

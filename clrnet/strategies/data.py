@@ -212,6 +212,8 @@ def make_dataset(data: Data | Sequence[DataSpec], hp: HParams, model: keras.Mode
     kwargs.update(hp.pipeline_kwargs)
     convert = _to_targets(model)
     if not training:
+        if hp.val_clips_per_video:  # the first clips of each video (as the test scoring)
+            kwargs.update(sampling="clrnet", clips_per_video=int(hp.val_clips_per_video))
         ds, info = get_dataset(files, hp.batch_size, False, return_info=True, **kwargs)
         ds = ds if return_meta else ds.map(convert)
         return (ds, info) if return_info else ds

@@ -23,7 +23,9 @@ class HParams:
     switches balancing off. ``bn_recalibration``: recalibrate BatchNormalization statistics on
     this many training batches before every validation and at the end
     (:mod:`clrnet.training.batchnorm`; the quick profile's fix for briefly trained models, off
-    in the papers' protocol).
+    in the papers' protocol). ``val_clips_per_video``: validation reads only the first this many
+    clips of each video (frame models: the frames of those clips), as the test scoring may
+    (None: every stored clip).
     """
 
     epochs: int = 300
@@ -46,6 +48,7 @@ class HParams:
     verbose: int | str = "auto"
     pipeline_kwargs: dict[str, Any] = field(default_factory=dict)
     bn_recalibration: int | None = None
+    val_clips_per_video: int | None = None
 
 
 def resolve_hp(model_name: str | None = None, *, transfer: bool = False, **hp: Any) -> HParams:

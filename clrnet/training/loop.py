@@ -25,7 +25,7 @@ from clrnet.training.run_folder import (
     save_model_atomic,
     set_rng_states,
 )
-from data_prep.fileio import write_json_atomic
+from data_prep.fileio import copy_atomic, write_json_atomic
 
 
 def monitor_mode(monitor: str, mode: str = "auto") -> str:
@@ -202,7 +202,11 @@ def fit_model(model_fn: Callable[[], keras.Model],
                   steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
                   class_weight=dict(class_weight) if class_weight else None,
                   callbacks=callbacks, verbose=verbose, shuffle=False)
-    save_model_atomic(model, run_dir / "final.keras")
+    last = ckpt_cb.current_checkpoint()
+    if last is not None:  # the weights of the newest checkpoint: link it, do not save again
+        copy_atomic(last, run_dir / "final.keras")
+    else:
+        save_model_atomic(model, run_dir / "final.keras")
 
     history = read_history(run_dir)
     epochs_done = len(history.get("epoch", []))
