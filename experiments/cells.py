@@ -67,6 +67,10 @@ class ChildRunner(Protocol):
         """The command preparing every cell's data before parallel children start (optional;
         None: the cells prepare their own data)."""
 
+    def cell_cost(self, cell: Cell) -> float:
+        """A cell's expected time, in any unit (optional): parallel children start the
+        costliest cells first."""
+
     def child_env(self) -> dict[str, str] | None:
         """The child's environment (None: this process's)."""
 
@@ -424,7 +428,9 @@ def _run_in_children(cells: Sequence[Cell], ctx: ChildRunner, out_dir: Path, bar
         ((child, code),) = pool.wait_any()
         if not pool.succeeded(child, code):
             return [c.id for c in cells]
-    queue = list(cells)
+    # longest first (a cheap cell then fills the other lane while a long one ends the run)
+    cost = getattr(ctx, "cell_cost", None)
+    queue = sorted(cells, key=cost, reverse=True) if cost is not None and jobs > 1 else list(cells)
     while queue or pool.running:
         while queue and len(pool.running) < jobs:
             cell = queue.pop(0)

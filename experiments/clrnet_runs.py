@@ -86,24 +86,36 @@ def _model_file(result: Any, run_dir: Path) -> Path:
     raise ExperimentError(f"{run_dir}: training finished without a model file")
 
 
-def trained(run_dir: Path, train: Callable[[], Any], settings: Any = None) -> Path:
+def _finished(run_dir: Path, key: str) -> Path | None:
+    """The model of ``run_dir`` when a training with settings ``key`` finished it."""
+    marker = run_dir / "done.json"
+    if not marker.exists():
+        return None
+    done = json.loads(marker.read_text())
+    path = Path(done["model"])
+    return path if path.is_file() and done.get("settings", key) == key else None
+
+
+def trained(run_dir: Path, train: Callable[[], Any], settings: Any = None,
+            twins: Sequence[Path] = ()) -> Path:
     """Train once: reuse ``run_dir``'s model when a run with the same settings finished it.
 
     Args:
         run_dir: the run folder (``done.json`` marks completion).
         train: runs the training, returns the strategy's result.
         settings: what the training depends on (JSON-ready); another value trains again.
+        twins: other run folders whose finished model is reused when its settings are the
+            same (e.g. Table 6's single-domain FS model is its transfer cells' source).
 
     Returns:
         The model file.
     """
-    marker = run_dir / "done.json"
     key = _fingerprint(settings)
-    if marker.exists():
-        done = json.loads(marker.read_text())
-        path = Path(done["model"])
-        if path.is_file() and done.get("settings", key) == key:
+    for folder in (run_dir, *twins):
+        path = _finished(folder, key)
+        if path is not None:
             return path
+    marker = run_dir / "done.json"
     t0 = time.perf_counter()
     path = _model_file(train(), run_dir)
     write_json_atomic(marker, {"model": str(path), "settings": key,
@@ -238,8 +250,13 @@ def train_single(ctx: RunContext, cell: Mapping[str, Any], manifest: Path, codes
     hp = hparams(ctx, cell, phase, manifest=manifest, codes=codes)
     train = data_spec(ctx, cell, manifest, codes, ("train",))
     val = data_spec(ctx, cell, manifest, codes, ("val",))
+    # a single-domain model and a transfer source of the same domain and settings are one
+    # training ("single-FS" / "source-FS"): whichever cell comes second reuses the model
+    kind, _, domains = name.partition("-")
+    twin = {"single": "source", "source": "single"}.get(kind)
+    twins = [ctx.out / "runs" / f"{twin}-{domains}" / model] if twin else []
     return trained(run_dir, lambda: strategies.train_single(model, train, val, run_dir, **hp),
-                   {"hp": hp, "train": repr(train), "val": repr(val)})
+                   {"hp": hp, "train": repr(train), "val": repr(val)}, twins)
 
 
 def train_merge(ctx: RunContext, cell: Mapping[str, Any], manifest: Path, codes: Sequence[str],

@@ -1140,7 +1140,7 @@ QUICK: dict[str, Any] = {
     "k_videos": 3,
     "lr": 1e-3,
     "bn_recalibration": 10,  # training batches (clrnet.training.batchnorm)
-    "eval_frames_frame_models": 15,  # test frames scored per video by a frame model
+    "eval_frames_frame_models": 10,  # val/test frames read per video by a frame model
     #: model -> (epochs, steps per epoch) of a single-domain training (Tables 3, 4, 6 single,
     #: every transfer source), of a merge training and of a transfer step.
     "steps": {
@@ -1243,7 +1243,7 @@ def _quick_reductions() -> list[Reduction]:
         Reduction("eval_frames_per_video", frames, "the mini benchmark's videos have 48 frames",
                   tq),
         Reduction("eval_frames_per_video", q["eval_frames_frame_models"], "frame models "
-                  "validate and score on the frames of the first 3 clips of each validation "
+                  "validate and score on the frames of the first 2 clips of each validation "
                   "and test video (a frame model has 5x the samples of a clip model per video; "
                   "the test video is the bootstrap unit, so the interval barely changes) to "
                   "keep Xception's validation and scoring short", tq,

@@ -229,6 +229,9 @@ class _ParallelCtx:
     def child_env(self):
         return None
 
+    def cell_cost(self, cell):
+        return {"a": 1, "b": 4, "c": 3, "d": 2}[cell.key[0]]
+
 
 def test_cells_run_in_parallel_children_after_the_preparation(tmp_path):
     cells = [CL.Cell((k,)) for k in "abcd"]
@@ -237,6 +240,8 @@ def test_cells_run_in_parallel_children_after_the_preparation(tmp_path):
     assert not failed and [r["cell"] for r in rows] == ["a", "b", "c", "d"]  # table order
     starts = sorted(r["t0"] for r in rows)
     assert starts[1] - starts[0] < 1.5 and starts[2] - starts[0] > 1.5  # two at a time
+    first_two = {r["cell"] for r in rows if r["t0"] < starts[0] + 1.5}
+    assert first_two == {"b", "c"}  # the costliest cells start first
     record = json.loads(CL.cell_path(tmp_path, cells[0]).read_text())
     assert record["child_peak_rss_mb"] > 0 and ctx.cache["children_peak_rss_mb"] > 0
     assert (tmp_path / "cells" / "prepare.log").exists()
@@ -455,3 +460,24 @@ def test_child_module_command_works_without_the_package_installed(tmp_path):
     assert res.returncode == 0, res.stderr[-500:]
     assert [json.loads(line)["cell"] for line in res.stdout.splitlines()] == [
         "merge__clrnet", "transfer__clrnet"]
+
+
+def test_a_training_is_reused_from_its_twin_folder_only_with_the_same_settings(tmp_path):
+    from experiments.clrnet_runs import trained
+
+    calls = []
+
+    def train(folder):
+        def run():
+            calls.append(folder.name)
+            (folder / "final.keras").write_bytes(b"m")
+            return folder / "final.keras"
+        return run
+
+    single, source = tmp_path / "single-FS", tmp_path / "source-FS"
+    for f in (single, source):
+        f.mkdir()
+    first = trained(single, train(single), {"lr": 1}, [source])
+    assert trained(source, train(source), {"lr": 1}, [single]) == first  # reused
+    assert trained(source, train(source), {"lr": 2}, [single]) == source / "final.keras"
+    assert calls == ["single-FS", "source-FS"]  # other settings: trained again
