@@ -89,7 +89,7 @@ def benchmark_root(ctx: RunContext) -> Path:
     if "mini_root" not in ctx.cache:
         from data_prep.synth import ensure_mini_benchmark
 
-        ctx.cache["mini_root"] = Path(ensure_mini_benchmark())
+        ctx.cache["mini_root"] = Path(ensure_mini_benchmark(workers=ctx.workers))
     return ctx.cache["mini_root"]
 
 

@@ -230,10 +230,11 @@ def test_schedule_end_stopping_waits_for_the_last_reduction():
     assert model.stop_training and epochs == 5
 
 
-def test_quick_frame_models_score_the_first_clips_only():
+def test_quick_models_validate_and_score_the_first_clips_only():
     from experiments.data import eval_clips_of
 
     q = {c["model"]: c for c in P.cells("table5_transfer", "quick")}
     assert eval_clips_of(q["xception"]) == P.QUICK["eval_frames_frame_models"] // 5
-    assert eval_clips_of(q["clrnet"]) is None  # clip models: every stored clip
+    assert eval_clips_of(q["clrnet"]) == P.QUICK["eval_clips_clip_models"] < 9
+    assert q["clrnet"]["eval_frames_per_video"] == 5 * P.QUICK["eval_clips_clip_models"]
     assert all(eval_clips_of(c) is None for c in P.cells("table5_transfer"))  # full: all

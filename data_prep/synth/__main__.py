@@ -2,7 +2,7 @@
 
 Example::
 
-    python -m data_prep.synth --out /tmp/mini --videos-per-method 20 --frames 48 --preview
+    python -m data_prep.synth --out /tmp/mini --videos-per-method 32 --frames 48 --preview
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write the mini benchmark (synthetic stand-in, not FaceForensics++) in the "
                     "FaceForensics++ layout.",
         epilog="""examples (also installed as deepfake-mini-benchmark):
-  python -m data_prep.synth --out mini --preview
+  python -m data_prep.synth --out mini --preview --workers 2
   python -m data_prep.synth --out mini_c40 --c40 --videos-per-method 8""",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True, help="output folder")
@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="generator seed")
     p.add_argument("--c40", action="store_true", help="also write stronger-compression c40 copies")
     p.add_argument("--preview", action="store_true", help="write preview.png (one frame per method)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="processes rendering videos in parallel (same files for any number; "
+                        "default 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -47,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         root = generate(args.out, faces=args.faces, videos_per_method=args.videos_per_method,
                         frames=args.frames, seed=args.seed, c40=args.c40, preview=args.preview,
-                        progress=not args.quiet)
+                        progress=not args.quiet, workers=args.workers)
     except DataPrepError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

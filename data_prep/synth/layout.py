@@ -15,23 +15,35 @@ Differences from FF++, all stated in the generated README: pseudo-identities ins
 YouTube people; stand-in manipulations; MPEG-4 Part 2 (``mp4v``, the only encoder in the
 opencv-python-headless wheel) instead of H.264 CRF 23, and "c40" = frames down-scaled 2x, JPEG
 quality 30 and up-scaled before the same encoder, instead of H.264 CRF 40.
+
+Splits (generator version 3): the test split is larger than train and val on purpose. At the
+default 32 videos per method the FF++ pairs split 6 / 2 / 8 (12 / 4 / 16 videos per class and
+method), the DFD actors 4 / 2 / 8 (8 / 4 / 16 videos per class), and the 16 in-the-wild videos
+are all test: train and val are as large as in version 2, the extra videos only narrow the
+bootstrap intervals of the test AUC (:func:`split_sizes`, :func:`actor_quota`).
+
+The jobs (one per FF++ pair, DFD actor and in-the-wild video) are independent and seeded on
+their own, so ``generate(..., workers=N)`` renders them in N forked processes and writes the
+same files as one process.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import multiprocessing
 import os
 import shutil
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 from tqdm import tqdm
 
-from data_prep.fileio import atomic_path
+from data_prep.fileio import atomic_path, write_text_atomic
 from data_prep.synth import manipulations as mp
 from data_prep.synth.animate import Clip, Identity, make_identity, render_clip
 from data_prep.synth.faces_source import FaceSource, SynthError, load_sources
@@ -40,7 +52,9 @@ from data_prep.synth.faces_source import FaceSource, SynthError, load_sources
 #: actor in id order, so a test actor's face appeared in training only inside fakes and the face
 #: swapped into the test fakes only in real training videos: identity leakage that inverted the
 #: DFD column, clip AUC 0.05-0.61); 8 actors for 20 videos per method (2 in val and test).
-GENERATOR_VERSION = 2
+#: 3: a larger test split, same train/val sizes: 32 videos per method = 16 pairs split 6/2/8
+#: (:func:`split_sizes`), DFD actors 4/2/8 (:func:`actor_quota`), 16 in-the-wild videos.
+GENERATOR_VERSION = 3
 MINI_BENCHMARK_LABEL = "mini benchmark (synthetic stand-in), not FaceForensics++"
 MARKER = "MINI_BENCHMARK.json"
 FF_METHODS: tuple[str, ...] = ("Deepfakes", "FaceSwap", "Face2Face", "NeuralTextures")
@@ -50,7 +64,7 @@ SCENES: tuple[str, ...] = ("meeting_serious", "talking_against_wall", "outside_l
 FPS = 25.0
 SIZE = (256, 256)
 WILD_SIZE = (320, 240)
-DEFAULTS = {"videos_per_method": 20, "frames": 48, "seed": 0}
+DEFAULTS = {"videos_per_method": 32, "frames": 48, "seed": 0}
 
 
 def write_video(path: Path, frames: np.ndarray, fps: float = FPS) -> None:
@@ -96,49 +110,108 @@ def degrade_c40(frames: np.ndarray, quality: int = 30) -> np.ndarray:
     return out
 
 
+#: Train + val pairs of the default-size tree (kept from version 2 when the test split grew).
+HELD_IN_PAIRS = 8
+SCENES_PER_ACTOR = 2
+
+
+def split_sizes(n_pairs: int) -> dict[str, int]:
+    """How many FF++ pairs go to train, val and test (the rule behind :func:`split_pairs`).
+
+    * test: a fifth of the pairs (rounded, at least one; version 2's rule), or more from 10
+      pairs on: every pair beyond the first :data:`HELD_IN_PAIRS`, up to half of the pairs;
+    * val: a quarter of the remaining pairs (rounded half up), at least one when two remain,
+      at most as many as test;
+    * train: the rest.
+
+    At the default 16 pairs this gives train 6, val 2, test 8: the training and validation
+    data of version 2 (10 pairs: 6 / 2 / 2), and a test split four times as large for narrower
+    bootstrap intervals of the test AUC. Up to 10 pairs it is exactly version 2's 60/20/20
+    split. Examples (train / val / test): 2 pairs 1 / 0 / 1, 3 pairs 1 / 1 / 1, 4 pairs
+    2 / 1 / 1, 6 pairs 4 / 1 / 1, 7 pairs 5 / 1 / 1, 8 pairs 4 / 2 / 2, 12 pairs 6 / 2 / 4,
+    20 pairs 7 / 3 / 10, 32 pairs 12 / 4 / 16.
+
+    Args:
+        n_pairs: number of FF++ pairs (``videos_per_method // 2``, at least 2).
+
+    Returns:
+        ``{"train": n, "val": n, "test": n}`` summing to ``n_pairs``.
+    """
+    n_test = max(1, round(n_pairs / 5), min(n_pairs - HELD_IN_PAIRS, n_pairs // 2))
+    rest = n_pairs - n_test
+    n_val = min(n_test, max(1, math.floor(rest / 4 + 0.5))) if rest >= 2 else 0
+    return {"train": rest - n_val, "val": n_val, "test": n_test}
+
+
 def split_pairs(n_ids: int, seed: int) -> dict[str, list[list[str]]]:
-    """FF++-style pair splits: ids (2i, 2i+1) form a pair; pairs shuffled into 60/20/20.
+    """FF++-style pair splits: ids (2i, 2i+1) form a pair; pairs shuffled into the splits.
 
     Args:
         n_ids: number of youtube ids (even).
         seed: shuffling seed.
 
     Returns:
-        ``{"train": [[a, b], ...], "val": [...], "test": [...]}``.
+        ``{"test": [[a, b], ...], "val": [...], "train": [...]}`` with the sizes of
+        :func:`split_sizes` (a pair and its two fakes per method are never split).
     """
     pairs = [[f"{2 * i:03d}", f"{2 * i + 1:03d}"] for i in range(n_ids // 2)]
     order = np.random.default_rng([seed, 99]).permutation(len(pairs))
     pairs = [pairs[i] for i in order]
-    n_test = max(1, round(0.2 * len(pairs)))
-    n_val = max(1, round(0.2 * len(pairs))) if len(pairs) > 2 else 0
+    sizes = split_sizes(len(pairs))
+    n_test, n_val = sizes["test"], sizes["val"]
     return {"test": sorted(pairs[:n_test]), "val": sorted(pairs[n_test:n_test + n_val]),
             "train": sorted(pairs[n_test + n_val:])}
 
 
-def pick_actor_ids(n_actors: int) -> list[str]:
-    """Two-digit DFD actor ids chosen so the FF++ adapter's actor hash split covers every split.
+def actor_quota(pair_sizes: dict[str, int]) -> dict[str, int]:
+    """How many DFD actors each split gets, from the FF++ pair split (:func:`split_sizes`).
+
+    Test and val: as many actors as the split has pairs, at least two whenever it has any (so
+    every held-out DFD fake swaps in another actor of its own split, :func:`actor_sources`);
+    train: two thirds of the train pairs (rounded, at least one). The default tree (pairs
+    6 / 2 / 8) gets 4 / 2 / 8 actors, two scenes each: 8 / 4 / 16 videos per class.
+
+    Args:
+        pair_sizes: ``{"train": n, "val": n, "test": n}`` pairs.
+
+    Returns:
+        ``{"train": n, "val": n, "test": n}`` actors.
+    """
+    held = {s: max(2, pair_sizes[s]) if pair_sizes[s] else 0 for s in ("val", "test")}
+    return {"train": max(1, round(2 * pair_sizes["train"] / 3)), **held}
+
+
+def pick_actor_ids(quota: dict[str, int]) -> list[str]:
+    """DFD actor ids (``01``-``99``, then ``100``...) whose actor hash split meets ``quota``.
 
     The adapter (``data_prep.datasets.ffpp``) puts an actor's videos in
-    ``hash_split("dfd-actor:<id>")``; we pick ids so about 60/20/20 of the actors land in
-    train/val/test (at least one each when ``n_actors >= 3``).
+    ``hash_split("dfd-actor:<id>")``; we take the smallest ids of each split until its quota
+    is filled.
+
+    Args:
+        quota: actors wanted per split (:func:`actor_quota`).
+
+    Returns:
+        The ids in increasing order.
+
+    Raises:
+        SynthError: if ids 01-999 cannot fill the quota (far beyond any sensible size).
     """
     from data_prep.datasets.base import hash_split
 
-    quota = {"test": max(1, round(0.2 * n_actors)), "val": max(1, round(0.2 * n_actors))}
-    if n_actors >= 6:  # two per held-out split, so swaps stay inside a split (actor_sources)
-        quota = {s: max(2, q) for s, q in quota.items()}
-    quota["train"] = max(1, n_actors - quota["test"] - quota["val"])
-    if n_actors < 3:
-        quota = {"train": n_actors, "val": 0, "test": 0}
+    left = {s: quota.get(s, 0) for s in ("train", "val", "test")}
     chosen: list[str] = []
-    for k in range(1, 100):
+    for k in range(1, 1000):
+        if not any(left.values()):
+            break
         aid = f"{k:02d}"
         s = hash_split(f"dfd-actor:{aid}")
-        if quota.get(s, 0) > 0:
-            quota[s] -= 1
+        if left[s] > 0:
+            left[s] -= 1
             chosen.append(aid)
-        if len(chosen) == n_actors:
-            break
+    if any(left.values()):
+        raise SynthError(f"too many DFD actors asked for ({quota}); use fewer videos per "
+                         "method", None)
     return chosen
 
 
@@ -168,17 +241,23 @@ def actor_sources(actor_ids: list[str]) -> dict[str, str | None]:
     return out
 
 
-class _Writer:
-    """Writes one video (and its c40 copy), skipping finished files, recording metadata."""
+def wild_count(videos_per_method: int) -> int:
+    """In-the-wild videos (all test): about half the videos per method, rounded down to an
+    even number so real and fake are as many (16 at the default 32, at least 2)."""
+    return max(2, videos_per_method // 4 * 2)
 
-    def __init__(self, out: Path, c40: bool, meta: dict) -> None:
-        self.out, self.c40, self.meta = out, c40, meta
+
+class _Writer:
+    """Writes one video (and its c40 copy), skipping finished files."""
+
+    def __init__(self, out: Path, c40: bool) -> None:
+        self.out, self.c40 = out, c40
 
     def done(self, rels: list[str]) -> bool:
         comps = ["c23", "c40"] if self.c40 else ["c23"]
         return all((self.out / r.replace("<c>", c)).exists() for r in rels for c in comps)
 
-    def __call__(self, rel: str, frames: np.ndarray, info: dict) -> None:
+    def __call__(self, rel: str, frames: np.ndarray) -> None:
         path = self.out / rel.replace("<c>", "c23")
         if not path.exists():
             write_video(path, frames)
@@ -186,7 +265,6 @@ class _Writer:
             path40 = self.out / rel.replace("<c>", "c40")
             if not path40.exists():
                 write_video(path40, degrade_c40(frames))
-        self.meta[rel.replace("/<c>/", "/c23/")] = info
 
 
 def _seed(*parts: int) -> int:
@@ -199,22 +277,177 @@ def _clip_for(ident: Identity, sources: list[FaceSource], frames: int, seed: int
     return render_clip(ident, sources, frames, size, seed, shake=shake, noise=noise)
 
 
-def _readme(out: Path, args: dict, sources: list[FaceSource], counts: dict[str, int]) -> str:
+@dataclass(frozen=True)
+class _Plan:
+    """Everything a job needs; built once in the parent and inherited by forked workers."""
+
+    root: Path
+    c40: bool
+    sources: list[FaceSource]
+    seed: int
+    frames: int
+    ff: tuple[str, ...]
+    actor_ids: tuple[str, ...]
+    partner: dict[str, str | None]
+
+
+#: The plan of the build in progress (set before the worker pool forks, cleared after).
+_PLAN: _Plan | None = None
+
+
+def _info(plan: _Plan, idents: dict[int, Identity], label: int, method: str, target: int,
+          source: int | None = None, **kw) -> dict:
+    """One video's metadata record."""
+    d = {"label": label, "method": method, "target_identity": target,
+         "target_media": plan.sources[idents[target].source].name}
+    if source is not None:
+        d.update(source_identity=source, source_media=plan.sources[idents[source].source].name)
+    return {**d, **kw}
+
+
+def _pair_job(plan: _Plan, p: int) -> dict[str, dict]:
+    """Youtube originals 2p, 2p+1 and their fakes A_B, B_A for every FF++ method."""
+    a, b = 2 * p, 2 * p + 1
+    idents = {i: make_identity(i, plan.sources, plan.seed) for i in (a, b)}
+    write = _Writer(plan.root, plan.c40)
+    origs = {i: f"original_sequences/youtube/<c>/videos/{i:03d}.mp4" for i in (a, b)}
+    fakes = {(m, x, y): f"manipulated_sequences/{m}/<c>/videos/{x:03d}_{y:03d}.mp4"
+             for x, y in ((a, b), (b, a)) for m in plan.ff}
+    meta = {origs[i]: _info(plan, idents, 0, "original", i) for i in (a, b)}
+    meta.update({rel: _info(plan, idents, 1, m, x, y) for (m, x, y), rel in fakes.items()})
+    if not write.done(list(meta)):
+        clips = {i: _clip_for(idents[i], plan.sources, plan.frames, _seed(plan.seed, 1, i))
+                 for i in (a, b)}
+        for i in (a, b):
+            write(origs[i], clips[i].frames)
+        for (m, x, y), rel in fakes.items():
+            if write.done([rel]):
+                continue
+            tgt, src = clips[x], clips[y]
+            js = _seed(plan.seed, 10 + FF_METHODS.index(m), x, y)
+            if m == "Deepfakes":
+                fake = mp.identity_swap(tgt, src, "bottleneck", js)
+            elif m == "FaceSwap":
+                fake = mp.identity_swap(tgt, src, "poisson", js)
+            elif m == "Face2Face":
+                fake = mp.reenact(tgt, plan.seed * 1000 + y, eyes=True, retexture=False)
+            else:
+                fake = mp.reenact(tgt, plan.seed * 1000 + y, eyes=False, retexture=True)
+            write(rel, fake)
+    return meta
+
+
+def _actor_job(plan: _Plan, k: int) -> dict[str, dict]:
+    """Actor ``k``'s scenes (originals) and their flickering DFD swaps."""
+    aid = plan.actor_ids[k]
+    ia = 1000 + k
+    bid = plan.partner[aid]
+    # the swapped-in face: an actor of the same split, else an identity used nowhere else
+    ib = 1000 + plan.actor_ids.index(bid) if bid is not None else 1500 + k
+    bid = bid if bid is not None else f"{50 + k:02d}"
+    idents = {i: make_identity(i, plan.sources, plan.seed) for i in (ia, ib)}
+    write = _Writer(plan.root, plan.c40)
+    meta: dict[str, dict] = {}
+    for s in range(SCENES_PER_ACTOR):
+        scene = SCENES[(k + s) % len(SCENES)]
+        orig = f"original_sequences/actors/<c>/videos/{aid}__{scene}.mp4"
+        fake_rel = (f"manipulated_sequences/DeepFakeDetection/<c>/videos/"
+                    f"{aid}_{bid}__{scene}__SYNTH{k * SCENES_PER_ACTOR + s + 1:03d}.mp4")
+        meta[orig] = _info(plan, idents, 0, "original_actors", ia, scene=scene)
+        meta[fake_rel] = _info(plan, idents, 1, "DeepFakeDetection", ia, ib, scene=scene)
+        if write.done([orig, fake_rel]):
+            continue
+        shift = s * 37.0
+        ta = replace(idents[ia], start=idents[ia].start + shift)
+        tb = replace(idents[ib], start=idents[ib].start + shift)
+        scene_seed = _seed(plan.seed, 2, k, s)
+        tgt = _clip_for(ta, plan.sources, plan.frames, scene_seed)
+        src = _clip_for(tb, plan.sources, plan.frames, scene_seed + 1)
+        write(orig, tgt.frames)
+        write(fake_rel, mp.identity_swap(tgt, src, "flicker", scene_seed))
+    return meta
+
+
+def _wild_job(plan: _Plan, k: int) -> dict[str, dict]:
+    """In-the-wild video ``k``: another pseudo-identity, other camera; odd ``k`` are SBI fakes."""
+    i = 2000 + k
+    idents = {i: make_identity(i, plan.sources, plan.seed)}
+    wseed = _seed(plan.seed, 3, k)
+    label = k % 2
+    kind = "fake" if label else "real"
+    rel = f"in_the_wild/{kind}/wild_{kind}_{k // 2:03d}.mp4"
+    if not (plan.root / rel).exists():
+        clip = _clip_for(idents[i], plan.sources, plan.frames, wseed, size=WILD_SIZE, shake=1.8,
+                         noise=3.0)
+        data = mp.self_blend(clip, wseed, flicker=0.7) if label else clip.frames
+        _Writer(plan.root, plan.c40)(rel, data)
+    return {rel: _info(plan, idents, label, "SBI+flicker" if label else "wild_real", i)}
+
+
+_JOBS = {"pair": _pair_job, "actor": _actor_job, "wild": _wild_job}
+
+
+def _run_job(job: tuple[str, int]) -> dict[str, dict]:
+    """Run one job of the current plan; returns its metadata keyed by the c23 path."""
+    if _PLAN is None:
+        raise RuntimeError("no mini benchmark build in progress")
+    meta = _JOBS[job[0]](_PLAN, job[1])
+    return {rel.replace("/<c>/", "/c23/"): v for rel, v in meta.items()}
+
+
+def _run_jobs(plan: _Plan, jobs: list[tuple[str, int]], workers: int, bar: tqdm) -> dict:
+    """Run ``jobs`` inline (``workers == 1``) or in a pool of forked processes.
+
+    Every job is seeded on its own (:func:`_seed`) and writes files no other job writes, so
+    the files do not depend on the worker count or the order in which jobs finish; the
+    metadata is merged and sorted by path by the caller.
+    """
+    global _PLAN
+    meta: dict[str, dict] = {}
+    _PLAN = plan
+    try:
+        if workers > 1 and len(jobs) > 1 and "fork" in multiprocessing.get_all_start_methods():
+            # OpenCV's thread pool does not survive a fork (a child using or resizing it
+            # waits forever on the parent's threads): stop it before forking, so every worker
+            # runs OpenCV on one thread (the processes fill the cores), and restore it after.
+            cv_threads = cv2.getNumThreads()
+            cv2.setNumThreads(1)
+            try:
+                ctx = multiprocessing.get_context("fork")  # workers inherit plan and faces
+                with ctx.Pool(min(workers, len(jobs))) as pool:
+                    for part in pool.imap_unordered(_run_job, jobs, chunksize=1):
+                        meta.update(part)
+                        bar.update(1)
+            finally:
+                cv2.setNumThreads(cv_threads)
+        else:
+            for job in jobs:
+                meta.update(_run_job(job))
+                bar.update(1)
+    finally:
+        _PLAN = None
+    return meta
+
+
+def _readme(args: dict, sources: list[FaceSource], counts: dict[str, int],
+            split_counts: dict[str, dict[str, int]]) -> str:
     from data_prep.synth.readme_text import render_readme
 
     return render_readme(args, [s.name for s in sources], counts, MINI_BENCHMARK_LABEL,
-                         GENERATOR_VERSION)
+                         GENERATOR_VERSION, split_counts)
 
 
 def generate(out: str | os.PathLike, *, faces: str | os.PathLike | None = None,
              videos_per_method: int = DEFAULTS["videos_per_method"],
              frames: int = DEFAULTS["frames"], seed: int = DEFAULTS["seed"], c40: bool = False,
              preview: bool = False, progress: bool = True,
-             methods: tuple[str, ...] | list[str] | None = None, wild: bool = True) -> Path:
+             methods: tuple[str, ...] | list[str] | None = None, wild: bool = True,
+             workers: int = 1) -> Path:
     """Build the mini benchmark (synthetic stand-in, not FaceForensics++) under ``out``.
 
-    Deterministic for a given seed and face material. Resumable: finished videos are kept and
-    skipped; every video is written to a hidden partial file and renamed.
+    Deterministic for a given seed and face material, whatever ``workers``. Resumable:
+    finished videos are kept and skipped; every video is written to a hidden temporary file
+    and renamed.
 
     Args:
         out: output root (created).
@@ -225,9 +458,12 @@ def generate(out: str | os.PathLike, *, faces: str | os.PathLike | None = None,
         seed: generator seed.
         c40: also write the stronger-compression ``c40`` copies.
         preview: write ``preview.png``, one frame per method.
-        progress: show a tqdm progress bar.
+        progress: show a tqdm progress bar (one step per job: a pair, an actor, a wild video).
         methods: subset of the five FF++ methods to generate (default all).
         wild: also write the in-the-wild folder.
+        workers: processes rendering jobs in parallel (forked from this one, so the face
+            material is loaded once); 1 = in this process. Where ``fork`` is not available
+            (Windows, macOS spawn-only builds) the jobs run in this process.
 
     Returns:
         The output root.
@@ -240,6 +476,8 @@ def generate(out: str | os.PathLike, *, faces: str | os.PathLike | None = None,
                          f"{videos_per_method}", out)
     if frames < 8:
         raise SynthError(f"--frames must be >= 8, got {frames}", out)
+    if workers < 1:
+        raise SynthError(f"--workers must be >= 1, got {workers}", out)
     methods = tuple(ALL_METHODS if methods is None else methods)
     unknown = [m for m in methods if m not in ALL_METHODS]
     if unknown:
@@ -247,126 +485,60 @@ def generate(out: str | os.PathLike, *, faces: str | os.PathLike | None = None,
     root = Path(out)
     try:
         root.mkdir(parents=True, exist_ok=True)
-        for stale in root.rglob(".*.partial.mp4"):
-            stale.unlink()
+        for pattern in (".*.partial.mp4", ".*.tmp.mp4"):  # temporaries of an interrupted build
+            for stale in root.rglob(pattern):
+                stale.unlink()
     except OSError as exc:
         raise SynthError(f"cannot write the output folder ({exc.strerror})", root) from exc
     t0 = time.time()
     sources = load_sources(faces)
     n = videos_per_method
-    n_actors = max(2, (2 * n) // 5) if "DeepFakeDetection" in methods else 0
-    n_wild = max(2, (3 * n) // 10) if wild else 0
-    actor_ids = pick_actor_ids(n_actors) if n_actors else []
     splits = split_pairs(n, seed)
-    meta: dict[str, dict] = {}
-    write = _Writer(root, c40, meta)
-    ff = [m for m in FF_METHODS if m in methods]
-    steps = n // 2 + len(actor_ids) + n_wild
-    bar = tqdm(total=steps, desc="mini benchmark", unit="job", disable=not progress)
-    idents = [make_identity(i, sources, seed) for i in range(n)]
-
-    def info(label: int, method: str, target: int, source: int | None = None, **kw) -> dict:
-        d = {"label": label, "method": method, "target_identity": target,
-             "target_media": sources[idents_all[target].source].name}
-        if source is not None:
-            d.update(source_identity=source, source_media=sources[idents_all[source].source].name)
-        return {**d, **kw}
-
-    idents_all: dict[int, Identity] = {i: idents[i] for i in range(n)}
-    # --- youtube originals and the four FF++ methods, pair by pair -------------------------
-    for p in range(n // 2):
-        a, b = 2 * p, 2 * p + 1
-        rels = [f"original_sequences/youtube/<c>/videos/{i:03d}.mp4" for i in (a, b)]
-        rels += [f"manipulated_sequences/{m}/<c>/videos/{x:03d}_{y:03d}.mp4"
-                 for m in ff for x, y in ((a, b), (b, a))]
-        if not write.done(rels):
-            clips = {i: _clip_for(idents[i], sources, frames, _seed(seed, 1, i)) for i in (a, b)}
-            for i in (a, b):
-                write(f"original_sequences/youtube/<c>/videos/{i:03d}.mp4", clips[i].frames,
-                      info(0, "original", i))
-            for x, y in ((a, b), (b, a)):
-                tgt, src = clips[x], clips[y]
-                for m in ff:
-                    js = _seed(seed, 10 + FF_METHODS.index(m), x, y)
-                    if m == "Deepfakes":
-                        fake = mp.identity_swap(tgt, src, "bottleneck", js)
-                    elif m == "FaceSwap":
-                        fake = mp.identity_swap(tgt, src, "poisson", js)
-                    elif m == "Face2Face":
-                        fake = mp.reenact(tgt, seed * 1000 + y, eyes=True, retexture=False)
-                    else:
-                        fake = mp.reenact(tgt, seed * 1000 + y, eyes=False, retexture=True)
-                    write(f"manipulated_sequences/{m}/<c>/videos/{x:03d}_{y:03d}.mp4", fake,
-                          info(1, m, x, y))
-        bar.update(1)
-    # --- DeepFakeDetection: actors' originals (scenes) and flickering swaps -----------------
-    scenes_per_actor = 2
-    partner = actor_sources(actor_ids)
-    for k, aid in enumerate(actor_ids):
-        ia = 1000 + k
-        bid = partner[aid]
-        # the swapped-in face: an actor of the same split, else an identity used nowhere else
-        ib = 1000 + actor_ids.index(bid) if bid is not None else 1500 + k
-        bid = bid if bid is not None else f"{50 + k:02d}"
-        for i in (ia, ib):
-            idents_all[i] = make_identity(i, sources, seed)
-        for s in range(scenes_per_actor):
-            scene = SCENES[(k + s) % len(SCENES)]
-            orig = f"original_sequences/actors/<c>/videos/{aid}__{scene}.mp4"
-            fake_rel = (f"manipulated_sequences/DeepFakeDetection/<c>/videos/"
-                        f"{aid}_{bid}__{scene}__SYNTH{k * scenes_per_actor + s + 1:03d}.mp4")
-            if write.done([orig, fake_rel]):
-                continue
-            shift = s * 37.0
-            ta = replace(idents_all[ia], start=idents_all[ia].start + shift)
-            tb = replace(idents_all[ib], start=idents_all[ib].start + shift)
-            scene_seed = _seed(seed, 2, k, s)
-            tgt = _clip_for(ta, sources, frames, scene_seed)
-            src = _clip_for(tb, sources, frames, scene_seed + 1)
-            write(orig, tgt.frames, info(0, "original_actors", ia, scene=scene))
-            write(fake_rel, mp.identity_swap(tgt, src, "flicker", scene_seed),
-                  info(1, "DeepFakeDetection", ia, ib, scene=scene))
-        bar.update(1)
-    # --- in the wild: other pseudo-identities, other camera, SBI + flicker fakes -----------
-    for k in range(n_wild):
-        i = 2000 + k
-        idents_all[i] = make_identity(i, sources, seed)
-        wseed = _seed(seed, 3, k)
-        label = k % 2
-        rel = (f"in_the_wild/{'fake' if label else 'real'}/"
-               f"wild_{'fake' if label else 'real'}_{k // 2:03d}.mp4")
-        if not (root / rel).exists():
-            clip = _clip_for(idents_all[i], sources, frames, wseed, size=WILD_SIZE, shake=1.8,
-                             noise=3.0)
-            data = mp.self_blend(clip, wseed, flicker=0.7) if label else clip.frames
-            write(rel, data, info(label, "SBI+flicker" if label else "wild_real", i))
-        else:
-            meta[rel] = info(label, "SBI+flicker" if label else "wild_real", i)
-        bar.update(1)
-    bar.close()
+    pair_sizes = {s: len(v) for s, v in splits.items()}
+    quota = actor_quota(pair_sizes) if "DeepFakeDetection" in methods else {}
+    actor_ids = pick_actor_ids(quota) if quota else []
+    n_wild = wild_count(n) if wild else 0
+    ff = tuple(m for m in FF_METHODS if m in methods)
+    plan = _Plan(root=root, c40=c40, sources=sources, seed=seed, frames=frames, ff=ff,
+                 actor_ids=tuple(actor_ids), partner=actor_sources(actor_ids))
+    # heaviest first (a pair job renders 2 clips and 8 fakes), so the pool ends together
+    jobs = ([("pair", p) for p in range(n // 2)] + [("actor", k) for k in range(len(actor_ids))]
+            + [("wild", k) for k in range(n_wild)])
+    bar = tqdm(total=len(jobs), desc="mini benchmark", unit="job", disable=not progress)
+    try:
+        meta = _run_jobs(plan, jobs, workers, bar)
+    finally:
+        bar.close()
     # --- splits, README, metadata, preview, marker ----------------------------------------
-    (root / "splits").mkdir(exist_ok=True)
     for name, pairs in splits.items():
-        (root / "splits" / f"{name}.json").write_text(json.dumps(pairs) + "\n")
+        write_text_atomic(root / "splits" / f"{name}.json", json.dumps(pairs) + "\n")
+    actors_per_split = {s: quota.get(s, 0) for s in ("train", "val", "test")}
+    split_counts = {
+        "ff_pairs": pair_sizes,
+        "ff_videos_per_class_per_method": {s: 2 * v for s, v in pair_sizes.items()},
+        "dfd_actors": actors_per_split,
+        "dfd_videos_per_class": {s: SCENES_PER_ACTOR * v for s, v in actors_per_split.items()},
+        "wild_videos": {"real": (n_wild + 1) // 2, "fake": n_wild // 2},
+    }
     counts = {"youtube_originals": n, "fakes_per_ff_method": n if ff else 0,
               "ff_methods": len(ff), "actors": len(actor_ids),
-              "actor_originals": len(actor_ids) * scenes_per_actor,
-              "dfd_fakes": len(actor_ids) * scenes_per_actor, "wild_real": (n_wild + 1) // 2,
+              "actor_originals": len(actor_ids) * SCENES_PER_ACTOR,
+              "dfd_fakes": len(actor_ids) * SCENES_PER_ACTOR, "wild_real": (n_wild + 1) // 2,
               "wild_fake": n_wild // 2, "frames_per_video": frames}
     args = {"faces": None if faces is None else str(faces), "videos_per_method": n,
             "frames": frames, "seed": seed, "c40": c40, "methods": list(methods), "wild": wild}
-    (root / "README.md").write_text(_readme(root, args, sources, counts))
-    (root / "synth_metadata.json").write_text(json.dumps(
+    write_text_atomic(root / "README.md", _readme(args, sources, counts, split_counts))
+    write_text_atomic(root / "synth_metadata.json", json.dumps(
         {"label": MINI_BENCHMARK_LABEL, "generator_version": GENERATOR_VERSION, "args": args,
          "sources": [s.name for s in sources], "splits": splits, "counts": counts,
-         "videos": dict(sorted(meta.items()))}, indent=1) + "\n")
+         "split_counts": split_counts, "videos": dict(sorted(meta.items()))}, indent=1) + "\n")
     if preview:
         from data_prep.synth.preview import make_preview
 
         make_preview(root)
     marker = {"label": MINI_BENCHMARK_LABEL, "generator_version": GENERATOR_VERSION,
               "seed": seed, "args": args, "build_seconds": round(time.time() - t0, 1)}
-    (root / MARKER).write_text(json.dumps(marker, indent=1) + "\n")
+    write_text_atomic(root / MARKER, json.dumps(marker, indent=1) + "\n")
     return root
 
 
@@ -393,7 +565,7 @@ def is_mini_benchmark(root: str | os.PathLike) -> bool:
 
 
 def ensure_mini_benchmark(cache_dir: str | os.PathLike | None = None, *,
-                          progress: bool = True) -> Path:
+                          progress: bool = True, workers: int = 1) -> Path:
     """Return the default mini benchmark, building it first if it is not there yet.
 
     The tree is built in a temporary sibling folder and renamed into place, so an interrupted
@@ -403,6 +575,7 @@ def ensure_mini_benchmark(cache_dir: str | os.PathLike | None = None, *,
     Args:
         cache_dir: where the tree lives; default :func:`default_cache_dir`.
         progress: show the progress bar while building.
+        workers: processes building it (:func:`generate`; the tree does not depend on it).
 
     Returns:
         The root of the tree (an FF++-layout folder).
@@ -423,7 +596,7 @@ def ensure_mini_benchmark(cache_dir: str | os.PathLike | None = None, *,
     tmp = root.parent / f".{root.name}.building-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
-    generate(tmp, progress=progress, **DEFAULTS)
+    generate(tmp, progress=progress, workers=workers, **DEFAULTS)
     done = read_marker(root)
     if done is not None and done.get("generator_version") == GENERATOR_VERSION:
         shutil.rmtree(tmp, ignore_errors=True)  # another process finished first: keep its tree

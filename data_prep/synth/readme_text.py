@@ -57,9 +57,28 @@ ellipses derived from the five MTCNN points (no face contour is available).
 ## Splits
 
 `splits/{{train,val,test}}.json` use the official FF++ pair format (`[["000", "001"], ...]`):
-originals A, B and fakes A_B, B_A belong to the pair's split (60/20/20 of the pairs). The DFD
-actor ids are chosen so that the FF++ adapter's actor hash split puts about 60/20/20 of the
-actors in train/val/test (at least two in val and test from six actors on), and each DFD fake swaps in the face of another actor of the same split (AA_BB: BB's face on AA's scene), so no held-out identity appears in training. In-the-wild videos have no split (test-only, open-domain).
+originals A, B and fakes A_B, B_A belong to the pair's split. The DFD actor ids are chosen so
+that the FF++ adapter's actor hash split puts the wanted number of actors in each split, and
+each DFD fake swaps in the face of another actor of the same split (AA_BB: BB's face on AA's
+scene), so no held-out identity appears in training. In-the-wild videos have no split
+(test-only, open-domain).
+
+Videos per class in this build (real = fake):
+
+| | train | val | test |
+|---|---|---|---|
+{split_rows}
+
+The test split is larger than train and val **on purpose** (generator version 3): at the
+default size (32 videos per method: FF++ pairs 6 / 2 / 8, DFD actors 4 / 2 / 8, 16 in-the-wild
+videos) train and val are as large as in version 2's default (20 videos per method: pairs
+6 / 2 / 2, actors 4 / 2 / 2), and the extra test videos only narrow the bootstrap confidence
+intervals of the test AUC. The rule (`data_prep.synth.layout.split_sizes`): test gets a
+fifth of the pairs, or from 10 pairs on every pair beyond the first eight, up to half of them;
+val a quarter of the remaining pairs (rounded half up, at least one when two remain, at most as
+many as test); train the rest (up to 10 pairs this is version 2's 60/20/20 split). DFD
+(`actor_quota`): as many test and val actors as test and val pairs (at least two when the split
+has any), two thirds of the train pairs as train actors; two scenes per actor.
 
 ## Compression
 
@@ -76,8 +95,27 @@ Counts: {counts}
 """
 
 
+def _split_rows(split_counts: dict[str, dict[str, int]]) -> str:
+    """Markdown rows: videos per class per split for FF++ (each method), DFD and in-the-wild."""
+    ff = split_counts.get("ff_videos_per_class_per_method", {})
+    dfd = split_counts.get("dfd_videos_per_class", {})
+    wild = split_counts.get("wild_videos", {})
+    rows = [f"| FF++, each method | {ff.get('train', 0)} | {ff.get('val', 0)} | "
+            f"{ff.get('test', 0)} |"]
+    if any(dfd.values()):
+        actors = split_counts.get("dfd_actors", {})
+        rows.append(f"| DeepFakeDetection ({actors.get('train', 0)} / {actors.get('val', 0)} / "
+                    f"{actors.get('test', 0)} actors) | {dfd.get('train', 0)} | "
+                    f"{dfd.get('val', 0)} | {dfd.get('test', 0)} |")
+    if any(wild.values()):
+        real, fake = wild.get("real", 0), wild.get("fake", 0)
+        test = str(real) if real == fake else f"{real} real, {fake} fake"
+        rows.append(f"| in the wild (no split) | - | - | {test} |")
+    return "\n".join(rows)
+
+
 def render_readme(args: dict, sources: list[str], counts: dict[str, int], label: str,
-                  version: int) -> str:
+                  version: int, split_counts: dict[str, dict[str, int]] | None = None) -> str:
     """Fill the README template.
 
     Args:
@@ -86,9 +124,12 @@ def render_readme(args: dict, sources: list[str], counts: dict[str, int], label:
         counts: video counts per kind.
         label: the reporting label.
         version: generator version.
+        split_counts: pairs, actors and videos per class per split (``generate`` computes
+            them; ``None`` = an empty table).
 
     Returns:
         Markdown text.
     """
     return _TEMPLATE.format(label=label, version=version, sources=", ".join(sources),
-                            args=json.dumps(args), counts=json.dumps(counts))
+                            args=json.dumps(args), counts=json.dumps(counts),
+                            split_rows=_split_rows(split_counts or {}))
