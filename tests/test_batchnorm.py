@@ -66,3 +66,42 @@ def test_fit_model_recalibrates_before_validation_and_checkpoints(tmp_path):
                    - fixed.model.get_layer("d")(x).numpy().mean(axis=0)).max()
     assert stale > 1.0 and fresh < 0.5 * stale  # 3 steps at momentum 0.99 leave stale statistics
     assert fixed.history["val_loss"][0] != plain.history["val_loss"][0]
+
+
+def _clip_model() -> keras.Model:
+    """BatchNormalization inside TimeDistributed and directly on the sequence."""
+    inp = keras.Input((3, 4))
+    h = keras.layers.TimeDistributed(keras.layers.Dense(6), name="td_dense")(inp)
+    h = keras.layers.TimeDistributed(keras.layers.BatchNormalization(), name="td_bn")(h)
+    h = keras.layers.BatchNormalization(name="seq_bn")(h)
+    out = keras.layers.Dense(1, activation="sigmoid")(keras.layers.Flatten()(h))
+    return keras.Model(inp, out)
+
+
+def test_compiled_and_eager_recalibration_agree_and_wrapped_bn_stays_exact():
+    from clrnet.training.batchnorm import _BatchStatistics, _eager_average, _once_per_pass
+
+    rng = np.random.default_rng(3)
+    batches = [(rng.normal(size=(8, 4)) * 3 + 2).astype("float32") for _ in range(3)]
+    keras.utils.set_random_seed(0)
+    flat = _model()
+    assert _once_per_pass(flat) and _BatchStatistics(flat).compiled
+    recalibrate_batchnorm(flat, batches)
+    keras.utils.set_random_seed(0)
+    ref = _model()
+    _eager_average(ref, batches, None)
+    for a, b in zip(flat.get_layer("bn").weights, ref.get_layer("bn").weights, strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
+
+    clips = [(rng.normal(size=(8, 3, 4)) * 3 + 2).astype("float32") for _ in range(3)]
+    keras.utils.set_random_seed(0)
+    wrapped = _clip_model()
+    assert not _once_per_pass(wrapped)  # TimeDistributed may call its BatchNorm per step
+    recalibrate_batchnorm(wrapped, clips)
+    keras.utils.set_random_seed(0)
+    ref = _clip_model()
+    _eager_average(ref, clips, None)
+    for name in ("td_bn", "seq_bn"):
+        got, want = wrapped.get_layer(name), ref.get_layer(name)
+        for a, b in zip(got.weights, want.weights, strict=True):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

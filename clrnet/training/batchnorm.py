@@ -51,13 +51,58 @@ def _trainable_bns(model: keras.Model) -> list[keras.layers.BatchNormalization]:
             if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable]
 
 
-class _BatchStatistics:
-    """One compiled forward pass that leaves each trainable BatchNormalization's batch
-    statistics in its moving mean and variance.
+def _once_per_pass(model: keras.Model) -> bool:
+    """Whether every BatchNormalization runs once per forward pass: none sits inside a
+    ``TimeDistributed`` / ``Bidirectional`` wrapper (which may call it once per time step) or is
+    called at several places of the graph."""
+    stack = [(layer, False) for layer in model.layers]
+    while stack:
+        layer, wrapped = stack.pop()
+        if isinstance(layer, keras.layers.BatchNormalization) and (
+                wrapped or len(getattr(layer, "_inbound_nodes", ())) > 1):
+            return False
+        inner = getattr(layer, "layer", None)
+        stack.extend((sub, wrapped) for sub in getattr(layer, "layers", []))
+        if inner is not None:
+            stack.append((inner, True))
+    return True
 
-    The pass runs in training mode with every momentum at 0 and every dropout rate at 0 while it
-    is traced (once per model and input signature: the values are baked into the graph) and
-    while it runs; momenta and rates are restored afterwards. Weights are never changed.
+
+def _eager_average(model: keras.Model, batches: Iterable, max_batches: int | None) -> int:
+    """The running average by momentum ``i / (i + 1)`` for batch ``i``, one eager call per batch
+    (exact for every layer structure, including BatchNormalization inside wrappers)."""
+    layers = _layers(model)
+    bns = _trainable_bns(model)
+    drops = [layer for layer in layers if isinstance(layer, keras.layers.Dropout)]
+    momenta, rates = [bn.momentum for bn in bns], [d.rate for d in drops]
+    used = 0
+    try:
+        for d in drops:
+            d.rate = 0.0
+        for i, batch in enumerate(batches):
+            if max_batches is not None and i >= max_batches:
+                break
+            for bn in bns:
+                bn.momentum = i / (i + 1.0)
+            model(_inputs(batch), training=True)
+            used += 1
+    finally:
+        for bn, m in zip(bns, momenta, strict=True):
+            bn.momentum = m
+        for d, r in zip(drops, rates, strict=True):
+            d.rate = r
+    return used
+
+
+class _BatchStatistics:
+    """Recalibration passes of one model: a compiled forward pass when every BatchNormalization
+    runs once per pass, else one eager call per batch (:func:`_eager_average`).
+
+    The compiled pass runs in training mode with every momentum at 0 and every dropout rate at 0
+    while it is traced (once per model and input signature: the values are baked into the
+    graph) and while it runs, so after each batch the moving statistics hold that batch's
+    statistics, which are averaged; momenta and rates are restored afterwards. Weights are never
+    changed.
     """
 
     def __init__(self, model: keras.Model) -> None:
@@ -66,10 +111,14 @@ class _BatchStatistics:
         self.model = model
         self.bns = _trainable_bns(model)
         self.drops = [layer for layer in _layers(model) if isinstance(layer, keras.layers.Dropout)]
-        self._forward = tf.function(lambda x: model(x, training=True), reduce_retracing=True)
+        self.compiled = _once_per_pass(model)
+        self._forward = (tf.function(lambda x: model(x, training=True), reduce_retracing=True)
+                         if self.compiled else None)
 
     def run(self, batches: Iterable, max_batches: int | None) -> int:
         """Average the batch statistics of up to ``max_batches`` batches into the moving ones."""
+        if not self.compiled:
+            return _eager_average(self.model, batches, max_batches)
         momenta, rates = [bn.momentum for bn in self.bns], [d.rate for d in self.drops]
         sums: list[list[np.ndarray]] = [[np.zeros(()), np.zeros(())] for _ in self.bns]
         used = 0
