@@ -334,7 +334,9 @@ SPLIT_RULES: dict[str, SplitRule] = {r.name: r for r in (
         _m("Sec. 4.3 (five-fold cross-validation, 20% of training retained for validation)")),
     SplitRule(
         "mini_benchmark", MINI_LABEL,
-        "the mini benchmark's own FF++-style pair JSON (60/20/20 of the pairs) and actor-hash "
+        "the mini benchmark's own FF++-style pair JSON (v3 at its default size: 6 / 2 / 8 "
+        "pairs, 12 / 4 / 16 videos per class and method; data_prep.synth.layout.split_sizes) "
+        "and actor-hash "
         "split of its DFD stand-in (data_prep.synth)",
         "a few videos per split", None, _pkg("quick profile data (data_prep/synth/layout.py)")),
 )}
@@ -1211,7 +1213,7 @@ def _quick_reductions() -> list[Reduction]:
         Reduction("data", [MINI_LABEL, "its in-the-wild folder (DFW stand-in)"], mini, tq,
                   {"test_domains": ("DFW",)}),
         Reduction("splits", {"mini benchmark": "mini_benchmark"}, "the mini benchmark has "
-                  "20 videos per method: its own small splits", tq + mq),
+                  "32 videos per method: its own small splits", tq + mq),
         Reduction("face_size", q["face_size"], "faces are extracted once, at CLRNet's quick "
                   "input size, for every quick CLRNet table (the other models resize down)",
                   tq),

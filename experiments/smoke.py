@@ -14,8 +14,8 @@ datasets find data:
 * the FF++ pairs are re-split (5 train, 1 val, 1 test: 10 training videos per class, the
   protocol's K = 10 of transfer learning) and their numbers renamed into the ranges of split
   rule ``tariq_ffpp`` (000-..., 750-..., 875-...), the split JSON rewritten to match;
-* the DeepFakeDetection videos are copied under two more scene names (18 per class: rule
-  ``tariq_dfd`` then gives 14 train, 2 val, 2 test videos);
+* the DeepFakeDetection videos are copied under two more scene names (three times the
+  generated DFD videos per class, so that rule ``tariq_dfd`` has videos in every split);
 * ``celebdf/`` and ``dfdc_preview/`` hold copies of fixture videos in the Celeb-DF v2 and DFDC
   preview layouts (the ``--celebdf`` and ``--dfdc`` tables);
 * ``densenet121.weights.h5``: randomly initialised DenseNet-121 weights in Keras' file format,
