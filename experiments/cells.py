@@ -432,7 +432,7 @@ def _run_in_children(cells: Sequence[Cell], ctx: ChildRunner, out_dir: Path, bar
     cost = getattr(ctx, "cell_cost", None)
     queue = sorted(cells, key=cost, reverse=True) if cost is not None and jobs > 1 else list(cells)
     while queue or pool.running:
-        while queue and len(pool.running) < jobs:
+        while queue and len(pool.running) < pool.jobs:
             cell = queue.pop(0)
             pool.start(cell, ctx.child_command(cell), log_path(out_dir, cell),
                        cell_path(out_dir, cell))
