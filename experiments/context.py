@@ -335,8 +335,10 @@ def resolve_context(table: str, args: argparse.Namespace, *, select: Select | No
         title = f"{heading} — data {args.data} — full protocol"
     if smoke.active:
         title += f" — {smoke.describe()}"
-    return RunContext(table, args, profile, {c["cell"]: c for c in cells}, out, work,
-                      args.data, mini, title, smoke, isolate=isolate)
+    ctx = RunContext(table, args, profile, {c["cell"]: c for c in cells}, out, work,
+                     args.data, mini, title, smoke, isolate=isolate)
+    ctx.jobs, ctx.workers  # noqa: B018 - reject --jobs / --workers below 1 before any work
+    return ctx
 
 
 def run_record(ctx: RunContext, failed: Sequence[str], figures: Sequence[str],

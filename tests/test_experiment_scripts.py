@@ -120,6 +120,13 @@ def test_bad_argument_value_is_rejected():
     assert exc.value.code == 2
 
 
+@pytest.mark.parametrize("flag", ["--jobs", "--workers"])
+def test_jobs_and_workers_below_one_are_refused_in_one_line(flag, tmp_path, capsys):
+    code = _module("table5_transfer").main([flag, "0", "--out", str(tmp_path / "t5")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.strip() == f"error: {flag} must be >= 1, got 0"
+
+
 def _run_quick(name: str, tmp_path: Path, *extra: str) -> Path:
     out = tmp_path / name
     mod = _module(name)
