@@ -24,6 +24,11 @@ What this follows:
   ``detect_every`` frames at an edge or across one failed detection). Anchors are batched through
   MTCNN. The DFDC winner's downscale-before-MTCNN trick is the precedent; the interpolation is
   ours and differs from CLRNet/DeepfakeBench, which detect on every kept frame.
+* Speed, ours: the package calls its three networks (P-, R-, O-Net, subclassed Keras models)
+  eagerly, one Keras layer call at a time; :func:`compile_stages` runs each as one
+  ``tf.function`` graph instead (same weights and ops; boxes and landmarks identical on the mini
+  benchmark, ``tests/test_faces.py``). Measured on a 2-core AMD EPYC, one thread: 20 frames of
+  256x256 in batches of 5, 1.09 s eager, 0.51 s compiled.
 
 Frames without a face are kept and flagged in ``ClipFaces.has_face`` (their crop is zeros).
 
@@ -38,6 +43,7 @@ import os
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import cv2
 import numpy as np
@@ -208,6 +214,29 @@ def _check_frame(frame: np.ndarray) -> None:
         raise ValueError(f"expected an RGB frame of shape (H, W, 3), got {shape}")
 
 
+def compile_stages(detector: Any) -> Any:
+    """Run each stage network of an ``mtcnn.MTCNN`` as a compiled ``tf.function``.
+
+    ``mtcnn`` 1.0.0 stages call their network as ``self._model(x)`` in eager mode, where every
+    Keras layer call pays Python overhead; a graph of the same model computes the same outputs.
+    Stages without a ``_model`` (another ``mtcnn`` version) are left as they are.
+
+    Args:
+        detector: an ``mtcnn.MTCNN`` instance.
+
+    Returns:
+        The same instance, its stages' networks wrapped.
+    """
+    import tensorflow as tf  # deferred, as the MTCNN import
+
+    for stage in getattr(detector, "stages", ()):
+        model = getattr(stage, "_model", None)
+        if model is None or hasattr(model, "get_concrete_function"):  # absent, or compiled
+            continue
+        stage._model = tf.function(model, reduce_retracing=True)
+    return detector
+
+
 class FaceDetector:
     """MTCNN on a downscaled copy of each frame, results in original-frame coordinates.
 
@@ -237,7 +266,7 @@ class FaceDetector:
         if self._mtcnn is None:
             from mtcnn import MTCNN  # heavy import (TensorFlow), deferred
 
-            self._mtcnn = MTCNN(device="CPU:0")
+            self._mtcnn = compile_stages(MTCNN(device="CPU:0"))
         return self._mtcnn
 
     def _downscale(self, frame: np.ndarray) -> tuple[np.ndarray, float]:

@@ -16,6 +16,7 @@ from data_prep.faces import (
     FaceExtractor,
     FaceTracker,
     align_face,
+    compile_stages,
     face_template,
     similarity_transform,
 )
@@ -115,6 +116,23 @@ def test_detector_returns_original_resolution_coordinates(detector):
     # a few pixels of pyramid jitter at a ~170 px face; a scaling bug would be off by ~100s
     np.testing.assert_allclose(b.box, 2 * a.box, atol=8.0)
     np.testing.assert_allclose(b.landmarks, 2 * a.landmarks, atol=8.0)
+
+
+def test_compiled_stages_give_the_eager_networks_boxes(detector):
+    """The tf.function-wrapped P/R/O-Nets find the same faces as the package's eager calls."""
+    from mtcnn import MTCNN
+
+    eager = FaceDetector()
+    eager._mtcnn = MTCNN(device="CPU:0")  # the package as shipped: eager stage calls
+    assert not any(hasattr(st._model, "get_concrete_function") for st in eager._mtcnn.stages)
+    assert all(hasattr(st._model, "get_concrete_function") for st in detector.mtcnn.stages)
+    frames = [_rgb(MEDIA / "astronaut.png"), cv2.resize(_rgb(MEDIA / "astronaut.png"), (300, 300))]
+    for got, want in zip(detector.detect_batch(frames), eager.detect_batch(frames), strict=True):
+        assert len(got) == len(want) == 1
+        np.testing.assert_allclose(got[0].box, want[0].box, atol=1e-3)
+        np.testing.assert_allclose(got[0].landmarks, want[0].landmarks, atol=1e-3)
+        assert abs(got[0].confidence - want[0].confidence) < 1e-5
+    assert compile_stages(detector.mtcnn) is detector.mtcnn  # wrapping twice is a no-op
 
 
 # ----------------------------------------------------------------------------- tracker
