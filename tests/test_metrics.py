@@ -202,3 +202,24 @@ def test_bootstrap_ci_resamples_videos_and_narrows_with_more_videos():
     assert np.isnan(M.bootstrap_ci([1, 1], [0.2, 0.4], ["a", "b"])[0])  # one class only
     with pytest.raises(M.MetricInputError, match="both fake and real"):
         M.bootstrap_ci([0, 1], [0.1, 0.9], ["a", "a"])
+
+
+def test_vectorised_bootstrap_auc_equals_the_per_replicate_loop():
+    """The all-at-once AUC of every replicate (default metric) equals roc_auc called on each
+    replicate's samples, ties included (scores rounded to force them)."""
+    rng = np.random.default_rng(3)
+    y = np.repeat(np.arange(30) % 2, 7)
+    s = np.round(rng.normal(0.8 * y, 1.0), 1)  # many tied scores
+    g = np.repeat(np.arange(30), 7)
+    fast = M.bootstrap_ci(y, s, g, n_boot=300, seed=5)
+    loop = M.bootstrap_ci(y, s, g, n_boot=300, seed=5, metric=lambda a, b: M.roc_auc(a, b))
+    np.testing.assert_allclose(fast, loop, atol=1e-12)
+    assert fast[1] - fast[0] > 0.05
+    *_, inverse = np.unique(g, return_index=True, return_inverse=True)
+    picks = [rng.integers(0, 30, 30) for _ in range(250)]
+    got = M._bootstrap_aucs(y, s, inverse.reshape(-1), 30, picks, chunk=64)
+    want = [M.roc_auc(y[np.concatenate([np.flatnonzero(g == k) for k in p])],
+                      s[np.concatenate([np.flatnonzero(g == k) for k in p])]) for p in picks
+            if 0 < y[np.isin(g, p)].sum() < np.isin(g, p).sum()]
+    both = [i for i, p in enumerate(picks) if 0 < y[np.isin(g, p)].sum() < np.isin(g, p).sum()]
+    np.testing.assert_allclose(got[both], want, atol=1e-12)
