@@ -282,11 +282,13 @@ class ChildPool:
 
 
 def _compute(cell: Cell, fn: Callable[[Cell], Sequence[Mapping[str, Any]]], path: Path,
-             log: Path | None = None) -> dict[str, Any] | None:
+             log: Path | None = None, release: bool = True) -> dict[str, Any] | None:
     """Run ``fn(cell)`` here; save and return its record, or report the failure (None).
 
     With ``log``, what Python code prints meanwhile (``sys.stdout``/``sys.stderr``) goes there;
-    output written by native code straight to the file descriptors is not caught.
+    output written by native code straight to the file descriptors is not caught. ``release``
+    clears Keras' state afterwards (:func:`release_memory`; not needed in a one-cell child,
+    which exits next).
     """
     import contextlib
 
@@ -313,7 +315,8 @@ def _compute(cell: Cell, fn: Callable[[Cell], Sequence[Mapping[str, Any]]], path
         say(f"error: cell {cell.id}: {type(exc).__name__}: {msg} ({where})")
         return None
     finally:
-        release_memory()
+        if release:
+            release_memory()
     record = {"cell": list(cell.key), "params": _json_ready(dict(cell.params)),
               "seconds": round(time.perf_counter() - t0, 2), "rows": result}
     write_json_atomic(path, record)
@@ -387,7 +390,8 @@ def run_cells(
             continue
         bar.set_postfix_str(cell.id)
         t0 = time.perf_counter()
-        record = _compute(cell, fn, path, None if only is not None else log_path(out_dir, cell))
+        record = _compute(cell, fn, path, None if only is not None else log_path(out_dir, cell),
+                          release=only is None)
         bar.update(1)
         if record is None:
             failed.append(cell.id)

@@ -114,6 +114,9 @@ def base_parser(doc: str | None, *, models: Sequence[str] | None = None,
 #: Rough seconds per quick-profile training step on one thread (batch 8; 2-core AMD EPYC:
 #: CLRNet 0.54 s and CNN+LSTM 0.097 s measured alone; Xception 0.60 s on two threads, about
 #: 2 s per step in the timed Table 5 run beside a second cell). Only orders the cells.
+#: set in the environment of the cell child processes the parent starts
+CHILD_ENV = "DEEPFAKE_REPRO_CELL_CHILD"
+
 STEP_SECONDS = {"clrnet": 0.55, "xception": 1.0, "cnn_lstm": 0.1, "dbirnn": 0.09,
                 "shallownet_v3": 0.06, "mesoinception4": 0.07}
 
@@ -249,8 +252,9 @@ class RunContext:
         """This environment with the package's folder first on ``PYTHONPATH``; with several
         jobs each child gets its share of the cores (``TF_NUM_INTRAOP_THREADS``,
         ``TF_NUM_INTEROP_THREADS``, ``OMP_NUM_THREADS``) and ``MALLOC_ARENA_MAX=2``, unless
-        the caller set them."""
+        the caller set them; ``DEEPFAKE_REPRO_CELL_CHILD=1`` marks the child."""
         env = dict(os.environ)
+        env[CHILD_ENV] = "1"  # the child may skip interpreter teardown (see ``main``)
         parts = [str(PACKAGE_ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
         env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(parts))
         if self.jobs > 1:
@@ -476,7 +480,14 @@ def main(table: str, parser: argparse.ArgumentParser,
         ctx.argv = argv
         ctx.out.mkdir(parents=True, exist_ok=True)
         if ctx.only_cell:  # a child process: compute that cell and leave the table to the parent
-            return 1 if run(ctx)[1] else 0
+            code = 1 if run(ctx)[1] else 0
+            if os.environ.get(CHILD_ENV) == "1":
+                # a child started by the parent: its record is on disk (atomic writes), so skip
+                # TensorFlow's teardown (about 2 s per quick cell, 2-core AMD EPYC)
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+            return code
         if args.prepare_only:  # a child process: extract the clips every cell reads, then stop
             from experiments.data import prepare_cells
 

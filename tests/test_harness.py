@@ -429,6 +429,31 @@ def test_main_reports_one_line_error(tmp_path, capsys):
     assert err[-1].startswith("error: ") and "nothing here" in err[-1]
 
 
+def test_a_started_child_skips_teardown_with_its_exit_code(tmp_path, monkeypatch):
+    """``--only-cell`` returns its code, unless the parent started it (``CHILD_ENV``): then the
+    process ends with ``os._exit`` and the same code."""
+
+    class Exited(BaseException):
+        pass
+
+    exits = []
+
+    def fake_exit(code):
+        exits.append(code)
+        raise Exited
+
+    monkeypatch.setattr(os, "_exit", fake_exit)
+    argv = ["--out", str(tmp_path), "--only-cell", "merge__clrnet", "--no-progress"]
+    run = lambda ctx: ([], ["merge__clrnet"])  # noqa: E731 - one failed cell
+    assert C.main("table5_transfer", C.base_parser("Doc."), run, paper_table=None,
+                  argv=argv) == 1
+    assert exits == []
+    monkeypatch.setenv(C.CHILD_ENV, "1")
+    with pytest.raises(Exited):
+        C.main("table5_transfer", C.base_parser("Doc."), run, paper_table=None, argv=argv)
+    assert exits == [1]
+
+
 def test_child_command_runs_the_module_with_the_package_on_the_path(tmp_path):
     ctx = C.resolve_context("table5_transfer", _args(out=tmp_path), isolate=True)
     ctx.argv = ["--out", str(tmp_path)]
@@ -437,6 +462,7 @@ def test_child_command_runs_the_module_with_the_package_on_the_path(tmp_path):
                        "--only-cell", "merge__clrnet"]
     env = ctx.child_env()
     assert env["PYTHONPATH"].split(os.pathsep)[0] == str(C.PACKAGE_ROOT)
+    assert env[C.CHILD_ENV] == "1" and C.CHILD_ENV not in os.environ
     assert (C.PACKAGE_ROOT / "experiments" / "__init__.py").is_file()
     ctx.args.in_process = True
     assert ctx.child_command(CL.Cell(("merge", "clrnet"))) is None
