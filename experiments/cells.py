@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -92,8 +93,14 @@ def say(line: str) -> None:
     tqdm.write(line, file=sys.stderr)
 
 
+#: TensorFlow's native start-up chatter (absl INFO/WARNING lines, no CUDA on a CPU machine)
+_NATIVE_NOISE = re.compile(r"^([IW]\d{4} \d\d:\d\d:|E\d{4} .*cu(da|Init)|WARNING: All log "
+                           r"messages before absl)", re.IGNORECASE)
+
+
 def last_line(path: Path, tail: int = 4096) -> str:
-    """The last non-empty line of a log that is not one of its ``# `` header lines."""
+    """The last non-empty line of a log that is not one of its ``# `` header lines nor
+    TensorFlow's native start-up chatter (the progress bar shows it as the cell's status)."""
     try:
         with open(path, "rb") as fh:
             fh.seek(max(0, fh.seek(0, os.SEEK_END) - tail))
@@ -101,7 +108,7 @@ def last_line(path: Path, tail: int = 4096) -> str:
     except OSError:
         return ""
     lines = [x.strip() for x in text.replace("\r", "\n").splitlines()]
-    lines = [x for x in lines if x and not x.startswith("# ")]
+    lines = [x for x in lines if x and not x.startswith("# ") and not _NATIVE_NOISE.match(x)]
     return lines[-1] if lines else ""
 
 

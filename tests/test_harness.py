@@ -254,6 +254,13 @@ def test_last_line_skips_the_header_and_carriage_returns(tmp_path):
     log.write_text("# cell x: cmd\nEpoch 1/2\r 3/9 steps\r 9/9 steps\n\n")
     assert CL.last_line(log) == "9/9 steps"
     assert CL.last_line(tmp_path / "missing.log") == ""
+    log.write_text("mini benchmark: 4/46 jobs\n"
+                   "I0000 00:00:1796148070.946404   13476 cudart_stub.cc:31] Could not find cuda\n"
+                   "E0000 00:00:1796148076.814361   13476 cuda_platform.cc:52] failed call to "
+                   "cuInit: INTERNAL\n")
+    assert CL.last_line(log) == "mini benchmark: 4/46 jobs"  # TensorFlow's start-up chatter
+    log.write_text("Epoch 1/2\nE0000 00:00:1.0 1 op.cc:1] Invalid argument: bad shape\n")
+    assert CL.last_line(log).endswith("bad shape")  # a real native error stays visible
 
 
 # ------------------------------------------------------------------------------- results
