@@ -251,8 +251,9 @@ def prepare_cells(ctx: RunContext, cells: Iterable[Mapping[str, Any]]) -> list[P
     for cell in cells:
         codes = [*cell.get("train_domains", ()), *cell.get("val_domains", ()),
                  *cell.get("test_domains", ())]
-        if cell.get("source_domain"):
-            codes.append(cell["source_domain"])
+        source = cell.get("source_domain")
+        if source:  # one code, or several (Table 6's transfer sources)
+            codes.extend([source] if isinstance(source, str) else source)
         for code in dict.fromkeys(codes):
             if code not in DOMAINS:
                 continue

@@ -514,3 +514,23 @@ def test_a_training_is_reused_from_its_twin_folder_only_with_the_same_settings(t
     assert trained(source, train(source), {"lr": 1}, [single]) == first  # reused
     assert trained(source, train(source), {"lr": 2}, [single]) == source / "final.keras"
     assert calls == ["single-FS", "source-FS"]  # other settings: trained again
+
+
+@pytest.mark.parametrize("table", ["table3_in_domain", "table4_out_of_domain",
+                                   "table5_transfer", "table6_open_domain"])
+def test_prepare_cells_visits_every_domain_once_with_list_sources(table, monkeypatch):
+    """Table 6's transfer cells name several source domains (a list): the data preparation
+    takes each once (it raised ``unhashable type: 'list'`` before)."""
+    from experiments import data as D
+    from experiments.settings import resolved_cells
+
+    seen = []
+    monkeypatch.setattr(D, "clip_set", lambda ctx, cell, code: seen.append(code) or
+                        Path(f"/x/{code}.csv"))
+    cells = resolved_cells(table, "quick")
+    done = D.prepare_cells(None, cells)
+    wanted = {c for cell in cells for key in ("train_domains", "val_domains", "test_domains")
+              for c in cell.get(key, ()) if c in D.DOMAINS}
+    assert set(seen) >= wanted and set(done) == {Path(f"/x/{c}.csv") for c in set(seen)}
+    sources = [cell.get("source_domain") for cell in cells if cell.get("source_domain")]
+    assert all(c in seen for s in sources for c in ([s] if isinstance(s, str) else s))
