@@ -8,7 +8,10 @@ inset face):
   640 px long side, on about one frame in five, batched; boxes and landmarks interpolated),
   for CLRNet's 16 clips x 5 frames and for every frame of the video in 5-frame clips;
 * ``extractor_long``: the same on the video repeated ``--repeat`` times (written to a temp mp4),
-  to show that peak memory does not grow with video length.
+  to show that peak memory does not grow with video length;
+* ``extractor-eager``: the ``extractor`` run for CLRNet's clips with the ``mtcnn`` package's
+  networks called eagerly, as shipped (the default compiles them:
+  :func:`data_prep.faces.compile_stages`).
 
 "Written" means aligned and JPEG-encoded in memory (the same work for every mode). Each mode
 runs in a fresh subprocess, after a warm-up MTCNN call, so TensorFlow start-up is not timed and
@@ -101,13 +104,14 @@ def run_naive(video: Path, n_frames: int) -> dict:
     }
 
 
-def run_extractor(video: Path, clips_kind: str) -> dict:
+def run_extractor(video: Path, clips_kind: str, eager: bool = False) -> dict:
     """``FaceExtractor`` defaults over ``video``.
 
     Args:
         video: video path.
         clips_kind: ``"clrnet"`` (16 x 5 frames from the start) or ``"all"`` (every frame,
             5-frame clips).
+        eager: MTCNN's networks as the package ships them (eager calls), not compiled.
 
     Returns:
         Counters and timings.
@@ -121,6 +125,10 @@ def run_extractor(video: Path, clips_kind: str) -> dict:
     else:
         clips = clrnet_clips(info.frame_count, num_clips=info.frame_count // 5)
     extractor = FaceExtractor()
+    if eager:
+        from mtcnn import MTCNN
+
+        extractor.detector._mtcnn = MTCNN(device="CPU:0")
     with VideoReader(video) as reader:
         _, first = next(iter(reader.frames([0])))
     extractor.detector.detect_batch([first] * extractor.batch_size)  # warm-up, batch shape
@@ -179,7 +187,8 @@ def _worker(args: argparse.Namespace) -> None:
     if args.worker == "naive":
         row = run_naive(Path(args.video), args.naive_frames)
     else:
-        row = run_extractor(Path(args.video), args.worker.split(":")[1])
+        kind, clips_kind = args.worker.split(":")
+        row = run_extractor(Path(args.video), clips_kind, eager=kind == "extractor-eager")
     row["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     row["loadavg_1m"] = os.getloadavg()[0]  # other processes share the cores: context for speed
     print(json.dumps(row))
@@ -223,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     info = machine()
     rows = []
     video = Path(args.video)
-    for mode in ("naive", "extractor:clrnet", "extractor:all"):
+    for mode in ("naive", "extractor:clrnet", "extractor:all", "extractor-eager:clrnet"):
         rows.append(
             {"bench": "faces", "mode": mode, "video": video.name, **_spawn(mode, video, args)}
         )
@@ -242,9 +251,10 @@ def main(argv: list[str] | None = None) -> int:
         "naive_faces_per_s": naive,
         "speedup_clrnet": rows[1]["faces_per_s"] / naive,
         "speedup_all_frames": rows[2]["faces_per_s"] / naive,
+        "compiled_over_eager_mtcnn": rows[1]["faces_per_s"] / rows[3]["faces_per_s"],
         "peak_rss_mib_short": rows[2]["peak_rss_mib"],
-        "peak_rss_mib_long": rows[3]["peak_rss_mib"],
-        "long_over_short_frames": rows[3]["frames"] / max(rows[2]["frames"], 1),
+        "peak_rss_mib_long": rows[4]["peak_rss_mib"],
+        "long_over_short_frames": rows[4]["frames"] / max(rows[2]["frames"], 1),
         "target_speedup": 10.0,
         "machine": info,
     }
