@@ -1317,7 +1317,7 @@ def _quick_reductions() -> list[Reduction]:
             conds = {"single": [("epochs", "steps_per_epoch", {**where,
                                                                  "strategy": ("single",)}),
                                 ("source_epochs", "source_steps_per_epoch", where)]
-                      if table != "table3_in_domain" else
+                      if table == "table6_open_domain" else
                       [("epochs", "steps_per_epoch", {**where, "strategy": ("single",)})],
                      "merge": [("epochs", "steps_per_epoch", {**where, "strategy": ("merge",)}),
                                ("merge_epochs", "merge_steps_per_epoch", where)]}
