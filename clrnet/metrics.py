@@ -438,7 +438,9 @@ def _bootstrap_aucs(y: np.ndarray, s: np.ndarray, group_of: np.ndarray, n_groups
     a :func:`roc_auc` call per replicate, 0.03 s with this (draws included).
 
     Args:
-        y: labels (fake = 1), ``s``: scores, ``group_of``: group index of each sample.
+        y: labels, fake = 1.
+        s: scores, higher = more fake.
+        group_of: group index of each sample, in ``[0, n_groups)``.
         n_groups: number of groups.
         picks: per replicate, the drawn group indices (both classes present).
         chunk: replicates per matrix product (bounds memory).

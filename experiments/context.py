@@ -111,12 +111,12 @@ def base_parser(doc: str | None, *, models: Sequence[str] | None = None,
     return p
 
 
-#: Rough seconds per quick-profile training step on one thread (batch 8; 2-core AMD EPYC:
-#: CLRNet 0.54 s and CNN+LSTM 0.097 s measured alone; Xception 0.60 s on two threads, about
-#: 2 s per step in the timed Table 5 run beside a second cell). Only orders the cells.
 #: set in the environment of the cell child processes the parent starts
 CHILD_ENV = "DEEPFAKE_REPRO_CELL_CHILD"
 
+#: Rough seconds per quick-profile training step on one thread (batch 8; 2-core AMD EPYC:
+#: CLRNet 0.54 s and CNN+LSTM 0.097 s measured alone; Xception 0.60 s on two threads, about
+#: 2 s per step in the timed Table 5 run beside a second cell). Only orders the cells.
 STEP_SECONDS = {"clrnet": 0.55, "xception": 1.0, "cnn_lstm": 0.1, "dbirnn": 0.09,
                 "shallownet_v3": 0.06, "mesoinception4": 0.07}
 
