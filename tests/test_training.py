@@ -252,3 +252,48 @@ def test_copy_atomic_links_or_copies_whole_files(tmp_path, monkeypatch):
     assert (tmp_path / "c.keras").read_bytes() == b"model bytes"
     assert not os.path.samefile(src, tmp_path / "c.keras")
     assert not list(tmp_path.rglob("*.tmp*"))
+
+
+def test_reused_traced_model_trains_exactly_like_a_new_one(tmp_path):
+    """Inside reuse_traced_models a second training of the same model reuses the first one's
+    model object and traced functions, and ends with the weights, optimizer state and history
+    of a training in a newly built model (the quick tables' cell children rely on this)."""
+    from clrnet.training.batchnorm import _statistics_for
+    from clrnet.training.reuse import reuse_enabled, reuse_traced_models
+
+    x, y = _toy_arrays()
+
+    def run(name: str, seed: int, model_fn=_toy_model) -> training.FitResult:
+        keras.backend.clear_session()  # as between the cells of a table child
+        return training.fit_model(model_fn, _epoch_data(x, y), _val(x, y), tmp_path / name,
+                                  epochs=2, steps_per_epoch=3, seed=seed, bn_recalibration=2,
+                                  compile_kwargs=_compile_kwargs(), verbose=0,
+                                  tensorboard=False)
+
+    def state(res: training.FitResult) -> list[np.ndarray]:
+        return ([v.numpy() for v in res.model.variables]
+                + [v.numpy() for v in res.model.optimizer.variables])
+
+    run("warm", 1)
+    fresh = run("fresh", 2)
+    fresh_state, fresh_loss = state(fresh), fresh.history["loss"]
+    assert not reuse_enabled()
+    with reuse_traced_models():
+        first = run("first", 1)
+        traced = first.model.train_function
+        stats = _statistics_for(first.model)
+        second = run("second", 2)
+        assert second.model is first.model and second.model.train_function is traced
+        assert _statistics_for(second.model) is stats  # its recalibration pass is kept too
+
+        def frozen() -> keras.Model:
+            model = _toy_model()
+            model.get_layer("d1").trainable = False
+            return model
+
+        assert run("frozen", 2, frozen).model is not first.model  # another key, another model
+    assert not reuse_enabled()
+    for got, want in zip(state(second), fresh_state, strict=True):
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(second.history["loss"], fresh_loss, rtol=0, atol=1e-6)
+    assert int(second.model.optimizer.iterations.numpy()) == 6

@@ -18,6 +18,7 @@ from clrnet.strategies.data import Data, DataSpec
 from clrnet.strategies.evaluation import evaluate, score_frame
 from clrnet.strategies.hparams import resolve_hp
 from clrnet.strategies.learning import train_merge, train_single, train_transfer
+from clrnet.training.reuse import reuse_enabled
 from data_prep.fileio import write_csv_atomic, write_json_atomic
 
 REENACTMENT = ("Face2Face", "NeuralTextures")
@@ -31,7 +32,9 @@ class GridSearchResult:
     Attributes:
         pair: the chosen (reenactment domain, identity-swap domain).
         strategy: ``"transfer"`` or ``"merge"`` for the chosen pair.
-        model: its trained model.
+        model: its trained model (inside :func:`clrnet.training.reuse.reuse_traced_models`
+            read back from ``model_path``: a later candidate of the same architecture trains
+            the same model object).
         score: its ``metric`` on the selecting set.
         table: one row per (pair, strategy) with the score and run folder.
         metric: the metric that chose (``"accuracy"`` by default).
@@ -39,6 +42,7 @@ class GridSearchResult:
         oracle: True when the pair was chosen on test data (the paper's analysis on the
             open-domain set): the score is then not an unbiased test estimate.
         checkpoints_on: which data chose every candidate's ``best.keras``, in words.
+        model_path: the chosen candidate's ``final.keras``.
     """
 
     pair: tuple[str, str]
@@ -50,6 +54,7 @@ class GridSearchResult:
     selected_on: str = ""
     oracle: bool = False
     checkpoints_on: str = ""
+    model_path: Path | None = None
 
 
 def _describe(data: Any) -> str:
@@ -225,6 +230,10 @@ def restricted_grid_search(model_name: str, reenactment_domains: Mapping[str, Da
                  "how close an arbitrary choice comes to the best); its score is not an "
                  "unbiased test estimate") if is_oracle else
                 "chosen on validation data; test data chose nothing"})
-    return GridSearchResult(pair=best[0], strategy=best[1], model=best[2].model, score=best[3],
+    chosen = best[2].run_dir / "final.keras"  # its last epoch, the model that was scored
+    # a kept traced model may have trained a later candidate since: read the chosen one back
+    model = keras.models.load_model(chosen) if reuse_enabled() else best[2].model
+    return GridSearchResult(pair=best[0], strategy=best[1], model=model, score=best[3],
+                            model_path=chosen,
                             table=table, metric=metric, selected_on=selected_on,
                             oracle=is_oracle, checkpoints_on=checkpoints_on)

@@ -22,6 +22,7 @@ References:
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
@@ -147,6 +148,19 @@ class _BatchStatistics:
         return used
 
 
+#: one :class:`_BatchStatistics` per model, so that a model trained again (a kept model of
+#: :func:`clrnet.training.reuse.reuse_traced_models`) does not trace its pass again
+_STATISTICS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _statistics_for(model: keras.Model) -> _BatchStatistics:
+    """The model's :class:`_BatchStatistics`, made again when its trainable layers changed."""
+    stats = _STATISTICS.get(model)
+    if stats is None or stats.bns != _trainable_bns(model):
+        stats = _STATISTICS[model] = _BatchStatistics(model)
+    return stats
+
+
 def recalibrate_batchnorm(model: keras.Model, data: Iterable, max_batches: int | None = None
                           ) -> int:
     """Set the moving statistics of every trainable BatchNormalization to their batch average.
@@ -208,7 +222,7 @@ class BatchNormRecalibration(keras.callbacks.Callback):
                     break
                 self._held.append(_inputs(batch))
         if self._stats is None or self._stats.model is not self.model:
-            self._stats = _BatchStatistics(self.model)
+            self._stats = _statistics_for(self.model)
         if self._stats.bns:
             self._stats.run(self._held, self.batches)
         self._dirty = False

@@ -17,6 +17,7 @@ from clrnet.errors import ConfigError, ResumeError
 from clrnet.training.batchnorm import BatchNormRecalibration
 from clrnet.training.callbacks import EpochScalars, RunCheckpoint
 from clrnet.training.devices import ensure_float32_output
+from clrnet.training.reuse import take_model
 from clrnet.training.run_folder import (
     _truncate_history,
     list_checkpoints,
@@ -138,6 +139,8 @@ def fit_model(model_fn: Callable[[], keras.Model],
 
     Returns:
         A :class:`FitResult`; ``run_dir`` then holds ``final.keras`` and ``metrics.json``.
+        Inside :func:`clrnet.training.reuse.reuse_traced_models` its model is a kept, traced
+        model that the next training of the same model overwrites.
 
     Raises:
         ResumeError: ``resume`` with an unreadable state or checkpoint.
@@ -178,6 +181,7 @@ def fit_model(model_fn: Callable[[], keras.Model],
                 kwargs["optimizer"] = _optimizer_for(kwargs["optimizer"], outer_strategy)
             if kwargs or not model.compiled:
                 model.compile(**kwargs)
+            model = take_model(model, strategy)  # a kept traced model inside reuse_traced_models
 
     ckpt_cb = RunCheckpoint(run_dir, monitor, mode, patience, min_delta, keep_checkpoints, state)
     history_path = run_dir / "history.csv"
