@@ -4,9 +4,12 @@ A table is a list of :class:`Cell` (e.g. ``("transfer", "clrnet")``). A cell's r
 of rows ``{section, row, col, metric, ours, ...}`` saved as ``<out>/cells/<cell id>.json`` with
 the cell's resolved settings; re-running a script skips every finished cell whose stored settings
 equal the current ones, and recomputes a cell whose settings changed. The CLRNet table scripts
-compute each unfinished cell in a child process (the same table module with ``--only-cell``):
+compute the unfinished cells in child processes (the same table module with ``--only-cell``):
 TensorFlow keeps native memory after every ``fit``, which only the end of a process returns
-(measured in ``experiments/README.md``, section Memory).
+(measured in ``experiments/README.md``, section Memory). In the quick profile one child computes
+all cells of one model, in order (``--only-cell a,b,c``), so that their trainings trace the model
+once (:func:`clrnet.training.reuse.reuse_traced_models`); the full profile gives every cell its
+own child.
 
 What the user sees: one progress bar over the cells (its postfix: the running cell, its time
 and the last line of its log) and one line per finished cell with its clip AUCs
@@ -146,16 +149,46 @@ def read_finished(path: Path, cell: Cell) -> dict[str, Any] | None:
 
 @dataclass
 class _Child:
-    """A running child process computing one cell (or the data preparation)."""
+    """A running child process computing one or more cells in order (or the data preparation).
 
-    cell: Cell
+    ``logs``, ``paths`` and ``mtimes`` are per cell: its log, its result file (None: none) and
+    that file's modification time when the child started (a result is new when it differs).
+    """
+
+    cells: list[Cell]
     proc: Any
-    log: Path
-    path: Path | None
-    mtime: int | None
+    logs: list[Path]
+    paths: list[Path | None]
+    mtimes: list[int | None]
     started: float
     fh: Any
     peak_rss_mb: float = 0.0
+    #: indices of the cells already accounted for (reported or failed), and when the last was
+    done: set[int] = field(default_factory=set)
+    last_report: float = 0.0
+
+    def _current(self) -> int:
+        """The cell being computed: the one after the last accounted for (cells run in order)."""
+        return min(max(self.done, default=-1) + 1, len(self.cells) - 1)
+
+    @property
+    def cell(self) -> Cell:
+        """The cell being computed."""
+        return self.cells[self._current()]
+
+    @property
+    def log(self) -> Path:
+        """The log of the cell being computed."""
+        return self.logs[self._current()]
+
+    def new_results(self) -> list[int]:
+        """Indices of the cells with a new result file not yet accounted for, in order."""
+        found = []
+        for i, (path, mtime) in enumerate(zip(self.paths, self.mtimes, strict=True)):
+            if (i not in self.done and path is not None and path.exists()
+                    and path.stat().st_mtime_ns != mtime):
+                found.append(i)
+        return found
 
 
 def _tree_rss_mb(pid: int) -> float:
@@ -200,33 +233,45 @@ class ChildPool:
         self.peak_rss_mb = 0.0
         self._shown, self._shown_at = "", 0.0
 
-    def start(self, cell: Cell, command: list[str], log: Path, path: Path | None) -> None:
-        """Start computing ``cell`` (its result file ``path``; None: no result file)."""
+    def start(self, cells: Cell | Sequence[Cell], command: list[str], logs: Path | Sequence[Path],
+              paths: Path | None | Sequence[Path | None]) -> None:
+        """Start computing ``cells`` (one cell, or several that one child computes in order)
+        with their logs and result files (None: no result file); the child's output goes to the
+        first cell's log (a child of several cells moves it to each cell's own log)."""
         import shlex
         import subprocess
 
+        one = isinstance(cells, Cell)
+        cells = [cells] if one else list(cells)
+        logs = [logs] if one else list(logs)
+        paths = [paths] if one else list(paths)
+        log = logs[0]
         log.parent.mkdir(parents=True, exist_ok=True)
         fh = open(log, "w", encoding="utf-8")  # noqa: SIM115 - closed when the child ends
-        fh.write(f"# cell {cell.id}: {shlex.join(command)}\n"
+        fh.write(f"# cell {cells[0].id}: {shlex.join(command)}\n"
                  f"# started {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
         fh.flush()
-        mtime = path.stat().st_mtime_ns if path is not None and path.exists() else None
+        mtimes = [p.stat().st_mtime_ns if p is not None and p.exists() else None for p in paths]
         proc = subprocess.Popen(command, stdout=fh, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, env=self.env)
-        self.running.append(_Child(cell, proc, log, path, mtime, time.perf_counter(), fh))
+        now = time.perf_counter()
+        self.running.append(_Child(cells, proc, logs, paths, mtimes, now, fh, last_report=now))
 
     def _show(self) -> None:
         if self.bar is None or getattr(self.bar, "disable", False) or not self.running:
             return
         now = time.perf_counter()
-        text = " | ".join(f"{c.cell.id} {now - c.started:.0f} s: {last_line(c.log)[:60 // len(self.running)]}"
+        text = " | ".join(f"{c.cell.id} {now - c.last_report:.0f} s: {last_line(c.log)[:60 // len(self.running)]}"
                           for c in self.running)
         if text != self._shown or now - self._shown_at >= 10.0:  # redraw on news, else 0.1 Hz
             self.bar.set_postfix_str(text)
             self._shown, self._shown_at = text, now
 
-    def wait_any(self) -> list[tuple[_Child, int]]:
+    def wait_any(self, results: bool = False) -> list[tuple[_Child, int]]:
         """Wait until at least one child ends; returns the ended ``(child, exit code)``.
+
+        With ``results``, also return (possibly nothing) as soon as a running child of several
+        cells has written a new cell result (:meth:`_Child.new_results`).
 
         Raises:
             KeyboardInterrupt: a child was interrupted (exit code 130) or this process was;
@@ -251,6 +296,8 @@ class ChildPool:
                     if any(code == 130 for _, code in ended):
                         raise KeyboardInterrupt
                     return ended
+                if results and any(c.new_results() for c in self.running if len(c.cells) > 1):
+                    return []
                 self._show()
                 try:
                     self.running[0].proc.wait(timeout=1.0)
@@ -274,17 +321,20 @@ class ChildPool:
         self.running.clear()
 
     @staticmethod
-    def succeeded(child: _Child, code: int) -> bool:
-        """Whether ``child`` wrote its cell's result (else one error line is printed)."""
-        path = child.path
+    def succeeded(child: _Child, code: int, index: int | None = None) -> bool:
+        """Whether ``child`` wrote the result of its cell ``index`` (default: its current
+        cell); else one error line is printed, naming that cell's log."""
+        i = child._current() if index is None else index
+        cell, log, path, mtime = child.cells[i], child.logs[i], child.paths[i], child.mtimes[i]
         if path is None:
             done = code == 0
         else:
-            done = path.exists() and path.stat().st_mtime_ns != child.mtime
+            done = path.exists() and path.stat().st_mtime_ns != mtime
         if not done:
-            last = last_line(child.log)
-            say(f"error: cell {child.cell.id}: its child process ended with exit code {code} "
-                f"without a result{': ' + last if last else ''} (log: {child.log})")
+            last = last_line(log)
+            what = ("its child process wrote no result" if code == 0 else
+                    f"its child process ended with exit code {code} without a result")
+            say(f"error: cell {cell.id}: {what}{': ' + last if last else ''} (log: {log})")
         return done
 
 
@@ -376,10 +426,15 @@ def run_cells(
     rows: list[dict[str, Any]] = []
     failed: list[str] = []
     only = ctx.only_cell if ctx is not None else None
-    if only is not None:  # a child process: its one cell, under the parent's progress bar
-        cells, progress = [c for c in cells if c.id == only], False
-        if not cells:
-            raise ExperimentError(f"--only-cell {only}: no such cell; the table has {sorted(ids)}")
+    if only is not None:  # a child process: its cells, in the given order, under the parent's bar
+        by_id = {c.id: c for c in cells}
+        unknown = [i for i in only.split(",") if i not in by_id]
+        if unknown:
+            raise ExperimentError(f"--only-cell {','.join(unknown)}: no such cell; the table has "
+                                  f"{sorted(ids)}")
+        cells, progress = [by_id[i] for i in only.split(",")], False
+    if only is not None and len(cells) > 1:
+        return _run_group(cells, fn, Path(out_dir), rerun)
     bar = tqdm(total=len(cells), desc=desc, unit="cell", disable=not progress, file=sys.stderr)
     done: dict[str, tuple[dict[str, Any], bool]] = {}
     in_children: list[Cell] = []
@@ -418,6 +473,81 @@ def run_cells(
     return rows, [c.id for c in cells if c.id in failed]
 
 
+def _redirect_output(log: Path, header: str) -> None:
+    """Send this process's standard output and error (file descriptors 1 and 2, so that
+    TensorFlow's native messages follow too) to a new ``log`` starting with ``header``."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    log.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.write(fd, header.encode())
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+def _run_group(cells: Sequence[Cell], fn: Callable[[Cell], Sequence[Mapping[str, Any]]],
+               out_dir: Path, rerun: bool) -> tuple[list[dict[str, Any]], list[str]]:
+    """A child process computing several cells in order, each into its own log, reusing the
+    traced models of identical trainings (:func:`clrnet.training.reuse.reuse_traced_models`:
+    the quick profile's trainings of one model then trace once per child instead of once per
+    cell).
+
+    The first cell's log is the child's output as the parent opened it; each later cell moves
+    the output to its own log. Keras' global state is cleared between cells, so that a model
+    built again has the same layer names and matches its kept twin.
+    """
+    from clrnet.training.reuse import reuse_traced_models
+
+    rows: list[dict[str, Any]] = []
+    failed: list[str] = []
+    with reuse_traced_models():
+        for i, cell in enumerate(cells):
+            path = cell_path(out_dir, cell)
+            if i:
+                _redirect_output(log_path(out_dir, cell),
+                                 f"# cell {cell.id}: computed after {cells[i - 1].id} in child "
+                                 f"process {os.getpid()}\n")
+            record = None if rerun else read_finished(path, cell)
+            if record is None:
+                record = _compute(cell, fn, path, None, release=True)
+            if record is None:
+                failed.append(cell.id)
+                continue
+            rows += [{**r, "cell": cell.id, "cached": False, "seconds": record.get("seconds")}
+                     for r in record["rows"]]
+    return rows, failed
+
+
+def _child_groups(cells: Sequence[Cell], ctx: ChildRunner, jobs: int) -> list[list[Cell]]:
+    """The cells of each child process, costliest child first (with several jobs).
+
+    Cells for which ``ctx.child_group`` gives the same name share one child (in table order),
+    so that they reuse its traced models (:func:`clrnet.training.reuse.reuse_traced_models`);
+    without ``child_group``, or for a None name, a cell has a child of its own.
+    """
+    group_of = getattr(ctx, "child_group", None)
+    groups: dict[Any, list[Cell]] = {}
+    for cell in cells:
+        name = group_of(cell) if group_of is not None else None
+        groups.setdefault(cell.id if name is None else ("group", name), []).append(cell)
+    cost = getattr(ctx, "cell_cost", None)
+    queue = list(groups.values())
+    if cost is not None and jobs > 1:
+        queue.sort(key=lambda group: sum(cost(c) for c in group), reverse=True)
+    return queue
+
+
+def _group_command(ctx: ChildRunner, cells: Sequence[Cell]) -> list[str]:
+    """The command computing ``cells`` in one child (``ctx.group_command``, or for one cell
+    ``ctx.child_command``)."""
+    if len(cells) == 1 or not hasattr(ctx, "group_command"):
+        if len(cells) != 1:
+            raise ExperimentError("this run context cannot compute several cells in one child")
+        return ctx.child_command(cells[0])
+    return ctx.group_command(cells)
+
+
 def _run_in_children(cells: Sequence[Cell], ctx: ChildRunner, out_dir: Path, bar: Any,
                      done: dict[str, tuple[dict[str, Any], bool]]) -> list[str]:
     """Compute ``cells`` in child processes, ``ctx.jobs`` at a time; returns the failed ids.
@@ -440,24 +570,36 @@ def _run_in_children(cells: Sequence[Cell], ctx: ChildRunner, out_dir: Path, bar
         if not pool.succeeded(child, code):
             return [c.id for c in cells]
     # longest first (a cheap cell then fills the other lane while a long one ends the run)
-    cost = getattr(ctx, "cell_cost", None)
-    queue = sorted(cells, key=cost, reverse=True) if cost is not None and jobs > 1 else list(cells)
+    queue = _child_groups(cells, ctx, jobs)
+
+    def report(child: _Child, index: int) -> None:
+        cell, path = child.cells[index], child.paths[index]
+        record = json.loads(path.read_text())
+        record["child_peak_rss_mb"] = round(child.peak_rss_mb)
+        write_json_atomic(path, record)
+        done[cell.id] = (record, False)
+        now = time.perf_counter()
+        say(cell_summary(cell.id, record["rows"], now - child.last_report, cached=False))
+        child.done.add(index)
+        child.last_report = now
+        bar.update(1)
+
     while queue or pool.running:
         while queue and len(pool.running) < pool.jobs:
-            cell = queue.pop(0)
-            pool.start(cell, ctx.child_command(cell), log_path(out_dir, cell),
-                       cell_path(out_dir, cell))
-        for child, code in pool.wait_any():
-            bar.update(1)
-            if not pool.succeeded(child, code):
-                failed.append(child.cell.id)
-                continue
-            record = json.loads(child.path.read_text())
-            record["child_peak_rss_mb"] = round(child.peak_rss_mb)
-            write_json_atomic(child.path, record)
-            done[child.cell.id] = (record, False)
-            say(cell_summary(child.cell.id, record["rows"],
-                             time.perf_counter() - child.started, cached=False))
+            group = queue.pop(0)
+            pool.start(group, _group_command(ctx, group), [log_path(out_dir, c) for c in group],
+                       [cell_path(out_dir, c) for c in group])
+        ended = pool.wait_any(results=True)
+        for child in [*pool.running, *(c for c, _ in ended)]:
+            for i in child.new_results():
+                report(child, i)
+        for child, code in ended:
+            for i in range(len(child.cells)):  # the cells the child did not finish
+                if i not in child.done:
+                    pool.succeeded(child, code, i)  # the error line of cell i, naming its log
+                    failed.append(child.cells[i].id)
+                    child.done.add(i)
+                    bar.update(1)
     cache = getattr(ctx, "cache", None)
     if isinstance(cache, dict):
         cache["children_peak_rss_mb"] = max(cache.get("children_peak_rss_mb", 0),

@@ -232,6 +232,17 @@ class RunContext:
         """The command computing ``cell`` in a child process (None: compute it in this one)."""
         return self._own_command("--only-cell", cell.id)
 
+    def group_command(self, cells: Sequence[Cell]) -> list[str] | None:
+        """The command computing ``cells`` in order in one child process (None: in this one)."""
+        return self._own_command("--only-cell", ",".join(c.id for c in cells))
+
+    def child_group(self, cell: Cell) -> str | None:
+        """Cells of the same group share a child process: in the quick profile, the cells of
+        one model, whose trainings then trace that model once instead of once per cell
+        (:func:`clrnet.training.reuse.reuse_traced_models`); in the full profile every cell
+        has its own child (None)."""
+        return str(cell.params.get("model")) if self.profile == "quick" else None
+
     def prepare_command(self) -> list[str] | None:
         """The command preparing every cell's clips in one child process (None: in-process)."""
         return self._own_command("--prepare-only")

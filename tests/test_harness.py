@@ -247,6 +247,79 @@ def test_cells_run_in_parallel_children_after_the_preparation(tmp_path):
     assert (tmp_path / "cells" / "prepare.log").exists()
 
 
+class _GroupCtx(_ParallelCtx):
+    """Cells a, b, c share one child (group "g"), which writes their results one after the
+    other and none for b; d has a child of its own."""
+
+    def child_group(self, cell):
+        return "g" if cell.key[0] in "abc" else None
+
+    def group_command(self, cells):
+        lines = ["import json, pathlib, time"]
+        for cell in cells:
+            path = CL.cell_path(self.out, cell)
+            if cell.key[0] == "b":  # as a real child: its error line in its own log
+                log = CL.log_path(self.out, cell)
+                lines.append(f"pathlib.Path({str(log)!r}).write_text('error: cell b: "
+                             "ValueError: no clips')")
+                continue
+            lines += ["time.sleep(0.6)",
+                      f"p = pathlib.Path({str(path)!r}); p.parent.mkdir(parents=True, exist_ok=True)",
+                      f"p.write_text(json.dumps({{'cell': {list(cell.key)!r}, 'params': {{}}, "
+                      f"'rows': [{{'col': 'X', 'ours': 1.0, 't1': time.time()}}]}}))"]
+        return [sys.executable, "-c", "\n".join(lines)]
+
+
+def test_a_group_of_cells_runs_in_one_child_and_each_cell_is_reported_when_done(
+        tmp_path, capsys):
+    import time
+
+    cells = [CL.Cell((k,)) for k in "abcd"]
+    ctx = _GroupCtx(tmp_path, jobs=2)
+    assert [[c.id for c in g] for g in CL._child_groups(cells, ctx, 2)] == [["a", "b", "c"], ["d"]]
+    t0 = time.time()
+    rows, failed = CL.run_cells(cells, lambda c: [], tmp_path, progress=False, ctx=ctx)
+    err = capsys.readouterr().err
+    assert failed == ["b"] and [r["cell"] for r in rows] == ["a", "c", "d"]
+    (error,) = [x for x in err.splitlines() if x.startswith("error: cell b:")]
+    assert "ValueError: no clips" in error  # the child's line, from the group's log
+    a_line = [i for i, x in enumerate(err.splitlines()) if x.startswith("a  X 1.00")]
+    assert len(a_line) == 1  # one line per cell of the group
+    by_cell = {r["cell"]: r for r in rows}
+    assert by_cell["c"]["t1"] - by_cell["a"]["t1"] > 0.5 > by_cell["a"]["t1"] - t0 - 1.5
+
+
+def test_a_child_of_several_cells_computes_them_in_order_into_their_own_logs(tmp_path):
+    import subprocess
+    import textwrap
+
+    code = textwrap.dedent(f"""
+        from experiments import cells as CL
+
+        class Ctx:
+            only_cell = "b,c,a"
+
+        def fn(cell):
+            print(f"training {{cell.id}}", flush=True)
+            if cell.id == "c":
+                raise ValueError("no clips")
+            return [{{"col": "X", "ours": 1.0}}]
+
+        cells = [CL.Cell((k,)) for k in "abc"]
+        rows, failed = CL.run_cells(cells, fn, {str(tmp_path)!r}, progress=False, ctx=Ctx())
+        print("rows", [r["cell"] for r in rows], "failed", failed)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(C.PACKAGE_ROOT)}, check=True)
+    assert "training b" in out.stdout and "training a" not in out.stdout + out.stderr
+    log_a, log_c = (CL.log_path(tmp_path, CL.Cell((k,))).read_text() for k in "ac")
+    assert log_c.startswith("# cell c: computed after b") and "training c" in log_c
+    assert "error: cell c: ValueError: no clips" in log_c
+    assert "training a" in log_a and "rows ['b', 'a'] failed ['c']" in log_a
+    assert CL.cell_path(tmp_path, CL.Cell(("a",))).exists()
+    assert not CL.cell_path(tmp_path, CL.Cell(("c",))).exists()
+
+
 def test_last_line_skips_the_header_and_carriage_returns(tmp_path):
     log = tmp_path / "x.log"
     log.write_text("# cell x: cmd\n# started now\n")
