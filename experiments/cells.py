@@ -433,7 +433,7 @@ def run_cells(
             raise ExperimentError(f"--only-cell {','.join(unknown)}: no such cell; the table has "
                                   f"{sorted(ids)}")
         cells, progress = [by_id[i] for i in only.split(",")], False
-    if only is not None and len(cells) > 1:
+    if only is not None:
         return _run_group(cells, fn, Path(out_dir), rerun)
     bar = tqdm(total=len(cells), desc=desc, unit="cell", disable=not progress, file=sys.stderr)
     done: dict[str, tuple[dict[str, Any], bool]] = {}
@@ -488,10 +488,11 @@ def _redirect_output(log: Path, header: str) -> None:
 
 def _run_group(cells: Sequence[Cell], fn: Callable[[Cell], Sequence[Mapping[str, Any]]],
                out_dir: Path, rerun: bool) -> tuple[list[dict[str, Any]], list[str]]:
-    """A child process computing several cells in order, each into its own log, reusing the
+    """A child process computing its cells in order, each into its own log, reusing the
     traced models of identical trainings (:func:`clrnet.training.reuse.reuse_traced_models`:
     the quick profile's trainings of one model then trace once per child instead of once per
-    cell).
+    cell, and a cell training the same model twice, as the grid search's source and merge
+    runs, traces it once).
 
     The first cell's log is the child's output as the parent opened it; each later cell moves
     the output to its own log. Keras' global state is cleared between cells, so that a model
@@ -510,7 +511,7 @@ def _run_group(cells: Sequence[Cell], fn: Callable[[Cell], Sequence[Mapping[str,
                                  f"process {os.getpid()}\n")
             record = None if rerun else read_finished(path, cell)
             if record is None:
-                record = _compute(cell, fn, path, None, release=True)
+                record = _compute(cell, fn, path, None, release=i < len(cells) - 1)
             if record is None:
                 failed.append(cell.id)
                 continue
@@ -553,7 +554,9 @@ def _run_in_children(cells: Sequence[Cell], ctx: ChildRunner, out_dir: Path, bar
     """Compute ``cells`` in child processes, ``ctx.jobs`` at a time; returns the failed ids.
 
     With more than one job the data are prepared first, by one child running
-    ``ctx.prepare_command()``, so that the cells' children only read them. Each finished
+    ``ctx.prepare_command()``, so that the cells' children only read them, and a child starts
+    only while the expected peaks (``ctx.child_memory_mb``) of the children running together
+    stay within ``ctx.memory_budget_mb`` (the first group that fits goes next). Each finished
     cell's record gains ``child_peak_rss_mb`` (its child's sampled peak resident memory); the
     largest sampled sum over children running together goes to ``ctx.cache``
     (``children_peak_rss_mb``).
@@ -584,11 +587,30 @@ def _run_in_children(cells: Sequence[Cell], ctx: ChildRunner, out_dir: Path, bar
         child.last_report = now
         bar.update(1)
 
+    budget = getattr(ctx, "memory_budget_mb", None) if jobs > 1 else None
+    memory = getattr(ctx, "child_memory_mb", None)
+    expected: dict[int, float] = {}  # id(child) -> its expected peak
+
+    def next_group() -> list[Cell] | None:
+        """The first queued group whose expected peak fits beside the running children's
+        (any group when none runs: a child over the budget then runs alone)."""
+        if budget is None or memory is None or not pool.running:
+            return queue.pop(0)
+        used = sum(expected.get(id(c), 0.0) for c in pool.running)
+        for i, group in enumerate(queue):
+            if used + memory(group) <= budget:
+                return queue.pop(i)
+        return None
+
     while queue or pool.running:
         while queue and len(pool.running) < pool.jobs:
-            group = queue.pop(0)
+            group = next_group()
+            if group is None:
+                break
             pool.start(group, _group_command(ctx, group), [log_path(out_dir, c) for c in group],
                        [cell_path(out_dir, c) for c in group])
+            if memory is not None:
+                expected[id(pool.running[-1])] = memory(group)
         ended = pool.wait_any(results=True)
         for child in [*pool.running, *(c for c, _ in ended)]:
             for i in child.new_results():

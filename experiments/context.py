@@ -95,6 +95,10 @@ def base_parser(doc: str | None, *, models: Sequence[str] | None = None,
                    help="cells computed at once, each in its own child process with its share "
                    "of the CPU cores (default: 2 in the quick profile on a machine with 2 or "
                    "more cores, else 1; the full profile trains one cell at a time)")
+    p.add_argument("--max-memory-gb", type=float, default=None, metavar="GB",
+                   help="with several jobs, start a child only while the expected peaks of "
+                   "the children running together stay within GB (default: 4 in the quick "
+                   "profile, no limit in the full profile; 0: no limit)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--in-process", action="store_true",
                    help="train every cell in this process (default for the CLRNet tables: one "
@@ -119,6 +123,19 @@ CHILD_ENV = "DEEPFAKE_REPRO_CELL_CHILD"
 #: 2 s per step in the timed Table 5 run beside a second cell). Only orders the cells.
 STEP_SECONDS = {"clrnet": 0.55, "xception": 1.0, "cnn_lstm": 0.1, "dbirnn": 0.09,
                 "shallownet_v3": 0.06, "mesoinception4": 0.07}
+
+
+#: Peak resident memory (MB) of a quick-profile child computing a model's cells of one
+#: strategy, measured in the Table 3, 5 and 6 runs of 2026-12-01 (2-core AMD EPYC Zen 4, mini
+#: benchmark; a child of one model's cells peaks about where its costliest cell does; a
+#: grid-search cell has a child of its own). Only used to keep children whose peaks add up to
+#: more than ``--max-memory-gb`` apart.
+CHILD_PEAK_MB = {
+    "xception": {"single": 2300, "merge": 2400, "transfer": 2700, "rgs": 3200},
+    "clrnet": {"single": 1550, "merge": 1750, "transfer": 1950, "rgs": 2100},
+}
+#: the same for every other quick model (CNN+LSTM, DBiRNN, ShallowNetV3, MesoInception4)
+OTHER_CHILD_PEAK_MB = {"single": 1050, "merge": 1150, "transfer": 1150, "rgs": 1350}
 
 
 def cpu_count() -> int:
@@ -236,12 +253,36 @@ class RunContext:
         """The command computing ``cells`` in order in one child process (None: in this one)."""
         return self._own_command("--only-cell", ",".join(c.id for c in cells))
 
+    @property
+    def memory_budget_mb(self) -> float | None:
+        """``--max-memory-gb`` in MB (default 4 GB in the quick profile, None in the full one;
+        None: no limit)."""
+        given = getattr(self.args, "max_memory_gb", None)
+        if given is not None and given < 0:
+            raise ExperimentError(f"--max-memory-gb must be >= 0, got {given}")
+        gb = given if given is not None else (4.0 if self.profile == "quick" else 0.0)
+        return gb * 1024 if gb else None
+
+    def child_memory_mb(self, cells: Sequence[Cell]) -> float:
+        """Expected peak of a child computing ``cells`` (:data:`CHILD_PEAK_MB`): its costliest
+        cell's."""
+        def peak(cell: Cell) -> float:
+            p = cell.params
+            table = CHILD_PEAK_MB.get(str(p.get("model")), OTHER_CHILD_PEAK_MB)
+            return float(table.get(str(p.get("strategy")), max(table.values())))
+        return max(peak(c) for c in cells)
+
     def child_group(self, cell: Cell) -> str | None:
         """Cells of the same group share a child process: in the quick profile, the cells of
         one model, whose trainings then trace that model once instead of once per cell
-        (:func:`clrnet.training.reuse.reuse_traced_models`); in the full profile every cell
-        has its own child (None)."""
-        return str(cell.params.get("model")) if self.profile == "quick" else None
+        (:func:`clrnet.training.reuse.reuse_traced_models`), except Table 6's grid-search
+        cells (measured: the quick Xception child of all four Table 6 cells peaked at 3.9 GB,
+        2.7 GB before its grid-search cell); in the full profile every cell has its own child
+        (None)."""
+        p = cell.params
+        if self.profile != "quick" or p.get("strategy") == "rgs":
+            return None  # a grid-search cell (three trainings) adds the most memory: alone
+        return str(p.get("model"))
 
     def prepare_command(self) -> list[str] | None:
         """The command preparing every cell's clips in one child process (None: in-process)."""

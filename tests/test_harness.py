@@ -289,6 +289,25 @@ def test_a_group_of_cells_runs_in_one_child_and_each_cell_is_reported_when_done(
     assert by_cell["c"]["t1"] - by_cell["a"]["t1"] > 0.5 > by_cell["a"]["t1"] - t0 - 1.5
 
 
+class _MemoryCtx(_ParallelCtx):
+    """Cells b and c each need 3 GB, a and d 1 GB, under a 4 GB budget."""
+
+    memory_budget_mb = 4096.0
+
+    def child_memory_mb(self, cells):
+        return 3072.0 if cells[0].key[0] in "bc" else 1024.0
+
+
+def test_children_that_would_exceed_the_memory_budget_together_do_not_overlap(tmp_path):
+    cells = [CL.Cell((k,)) for k in "abcd"]
+    rows, failed = CL.run_cells(cells, lambda c: [], tmp_path, progress=False,
+                                ctx=_MemoryCtx(tmp_path, jobs=2))
+    assert not failed
+    t0 = {r["cell"]: r["t0"] for r in rows}  # each child sleeps 2 s after its start
+    assert abs(t0["c"] - t0["b"]) > 1.5  # the two 3 GB children never ran together
+    assert min(abs(t0["a"] - t0["b"]), abs(t0["d"] - t0["b"])) < 1.0  # a 1 GB one beside b
+
+
 def test_a_child_of_several_cells_computes_them_in_order_into_their_own_logs(tmp_path):
     import subprocess
     import textwrap
