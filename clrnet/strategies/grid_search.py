@@ -32,9 +32,9 @@ class GridSearchResult:
     Attributes:
         pair: the chosen (reenactment domain, identity-swap domain).
         strategy: ``"transfer"`` or ``"merge"`` for the chosen pair.
-        model: its trained model (inside :func:`clrnet.training.reuse.reuse_traced_models`
-            read back from ``model_path``: a later candidate of the same architecture trains
-            the same model object).
+        model: its trained model; None inside
+            :func:`clrnet.training.reuse.reuse_traced_models`, where a later candidate of the
+            same architecture trains the same model object (load ``model_path``).
         score: its ``metric`` on the selecting set.
         table: one row per (pair, strategy) with the score and run folder.
         metric: the metric that chose (``"accuracy"`` by default).
@@ -47,7 +47,7 @@ class GridSearchResult:
 
     pair: tuple[str, str]
     strategy: str
-    model: keras.Model
+    model: keras.Model | None
     score: float
     table: pd.DataFrame
     metric: str = "accuracy"
@@ -231,8 +231,8 @@ def restricted_grid_search(model_name: str, reenactment_domains: Mapping[str, Da
                  "unbiased test estimate") if is_oracle else
                 "chosen on validation data; test data chose nothing"})
     chosen = best[2].run_dir / "final.keras"  # its last epoch, the model that was scored
-    # a kept traced model may have trained a later candidate since: read the chosen one back
-    model = keras.models.load_model(chosen) if reuse_enabled() else best[2].model
+    # a kept traced model may have trained a later candidate since: the file is the model
+    model = None if reuse_enabled() else best[2].model
     return GridSearchResult(pair=best[0], strategy=best[1], model=model, score=best[3],
                             model_path=chosen,
                             table=table, metric=metric, selected_on=selected_on,
