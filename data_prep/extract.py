@@ -508,7 +508,9 @@ def _make_extractor(config: ExtractConfig) -> object:
 
 def _init_worker(config: ExtractConfig) -> None:
     global _WORKER_EXTRACTOR
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from data_prep.tfquiet import import_quietly
+
+    import_quietly()  # a spawned worker: no TensorFlow start-up lines under the progress bar
     _WORKER_EXTRACTOR = _make_extractor(config)
 
 
