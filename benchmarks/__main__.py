@@ -9,7 +9,8 @@ where the script did not record them itself. ``--out FILE`` also appends the lin
 Subjects (scripts): ``clrnet`` and ``two_branch`` (inference seconds per clip at batch 1 and 8,
 ``bench_models inference``), ``profile`` (per-layer time of fused CLRNet-50), ``train`` (training
 step of a tiny CLRNet, Keras vs fused ConvLSTM), ``train_full`` (a full-size CLRNet-50 training
-step at batch 2, fused vs Keras; about 16 GB free needed for the Keras variant), ``pipeline`` (input pipeline clips/s, ``bench_pipeline``), ``faces``
+step at batch 2, fused vs Keras; about 16 GB free needed for the Keras variant), ``reuse`` (a quick
+model's short training: first in a process, rebuilt, and kept traced, ``bench_reuse``), ``pipeline`` (input pipeline clips/s, ``bench_pipeline``), ``faces``
 (face-extraction frames/s, ``bench_faces``), ``predict`` (end-to-end real-time factor,
 ``bench_predict``), ``export`` (latency of the exported SavedModel / TFLite CLRNet beside
 the Keras path, ``bench_export``), ``gpu`` (the prepared GPU check: full-size CLRNet-50 and
@@ -60,6 +61,7 @@ SUBJECTS: dict[str, tuple[str, list[str], list[str]]] = {
                    ["train", "--train-model", "clrnet50", "--train-size", "64",
                     "--train-batch", "1", "--train-precisions", "float32",
                     "--train-convlstms", "fused", "--iters", "1"]),
+    "reuse": ("benchmarks.bench_reuse", ["--steps", "20"], ["--steps", "2"]),
     "pipeline": ("benchmarks.bench_pipeline", [], ["--clips", "24", "--measure", "48"]),
     "faces": ("benchmarks.bench_faces", [], ["--naive-frames", "5", "--repeat", "1"]),
     "predict": ("benchmarks.bench_predict", [], ["--repeat", "1", "--no-cli"]),
