@@ -25,22 +25,26 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import emit, quiet_tf  # noqa: E402
 
+#: model -> (overrides, input size, clip length): the quick profile's values
+#: (``experiments/PROTOCOL.md``; the benchmarks do not import the experiments)
+MODELS = {
+    "clrnet": ({"repetitions": [1, 1, 1, 1], "initial_filters": 4, "dropout": 0.0}, 128, 5),
+    "xception": ({}, 72, 1),
+}
+
 
 def _quick_hp(model: str):
-    from experiments.settings import resolved_cells
-
-    cell = next(c for c in resolved_cells("table3_in_domain", "quick") if c["model"] == model)
     from clrnet.strategies.hparams import resolve_hp
 
-    clip = int(cell["clip_len"])
-    return resolve_hp(model, image_size=int(cell["input_size"]), clip_len=clip,
-                      model_overrides=dict(cell["model_config"]))
+    overrides, size, clip = MODELS[model]
+    return resolve_hp(model, image_size=size, clip_len=clip, model_overrides=dict(overrides))
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Command-line arguments."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", default="clrnet", help="a quick-profile model (default clrnet)")
+    p.add_argument("--model", default="clrnet", choices=sorted(MODELS),
+                   help="a quick-profile model (default clrnet)")
     p.add_argument("--steps", type=int, default=20, help="training steps (default 20)")
     p.add_argument("--out", type=Path, default=None, help="also append the rows to this file")
     return p
