@@ -393,7 +393,7 @@ def resolve_context(table: str, args: argparse.Namespace, *, select: Select | No
         title += f" — {smoke.describe()}"
     ctx = RunContext(table, args, profile, {c["cell"]: c for c in cells}, out, work,
                      args.data, mini, title, smoke, isolate=isolate)
-    ctx.jobs, ctx.workers  # noqa: B018 - reject --jobs / --workers below 1 before any work
+    ctx.jobs, ctx.workers, ctx.memory_budget_mb  # noqa: B018 - reject bad values before any work
     return ctx
 
 

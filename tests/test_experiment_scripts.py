@@ -127,6 +127,14 @@ def test_jobs_and_workers_below_one_are_refused_in_one_line(flag, tmp_path, caps
     assert code == 2 and err.strip() == f"error: {flag} must be >= 1, got 0"
 
 
+def test_a_negative_memory_budget_is_refused_before_any_work(tmp_path, capsys):
+    code = _module("table5_transfer").main(["--max-memory-gb", "-1", "--out",
+                                            str(tmp_path / "t5")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.strip() == "error: --max-memory-gb must be >= 0, got -1.0"
+    assert not (tmp_path / "t5" / "cells").exists()  # refused before preparing any data
+
+
 def _run_quick(name: str, tmp_path: Path, *extra: str) -> Path:
     out = tmp_path / name
     mod = _module(name)
