@@ -163,6 +163,8 @@ class _Child:
     started: float
     fh: Any
     peak_rss_mb: float = 0.0
+    #: the peak its cells were expected to reach (``ctx.child_memory_mb``; 0: unknown)
+    expected_mb: float = 0.0
     #: indices of the cells already accounted for (reported or failed), and when the last was
     done: set[int] = field(default_factory=set)
     last_report: float = 0.0
@@ -404,9 +406,9 @@ def run_cells(
         rerun: recompute cells even when a result exists.
         desc: progress-bar label.
         progress: show a tqdm bar.
-        ctx: the run context; when its :meth:`child_command` gives a command, each unfinished
-            cell is computed by that child process, and a child (``ctx.only_cell``) computes
-            only its own cell.
+        ctx: the run context; when its :meth:`child_command` gives a command, the unfinished
+            cells are computed by child processes (one per ``child_group``), and a child
+            (``ctx.only_cell``, comma-separated ids) computes only its own cells, in order.
 
     Returns:
         ``(rows of every finished cell, ids of failed cells)``; each row gains ``cell``,
@@ -432,9 +434,7 @@ def run_cells(
         if unknown:
             raise ExperimentError(f"--only-cell {','.join(unknown)}: no such cell; the table has "
                                   f"{sorted(ids)}")
-        cells, progress = [by_id[i] for i in only.split(",")], False
-    if only is not None:
-        return _run_group(cells, fn, Path(out_dir), rerun)
+        return _run_group([by_id[i] for i in only.split(",")], fn, Path(out_dir), rerun)
     bar = tqdm(total=len(cells), desc=desc, unit="cell", disable=not progress, file=sys.stderr)
     done: dict[str, tuple[dict[str, Any], bool]] = {}
     in_children: list[Cell] = []
@@ -510,12 +510,13 @@ def _run_group(cells: Sequence[Cell], fn: Callable[[Cell], Sequence[Mapping[str,
                                  f"# cell {cell.id}: computed after {cells[i - 1].id} in child "
                                  f"process {os.getpid()}\n")
             record = None if rerun else read_finished(path, cell)
+            cached = record is not None
             if record is None:
                 record = _compute(cell, fn, path, None, release=i < len(cells) - 1)
             if record is None:
                 failed.append(cell.id)
                 continue
-            rows += [{**r, "cell": cell.id, "cached": False, "seconds": record.get("seconds")}
+            rows += [{**r, "cell": cell.id, "cached": cached, "seconds": record.get("seconds")}
                      for r in record["rows"]]
     return rows, failed
 
@@ -589,14 +590,13 @@ def _run_in_children(cells: Sequence[Cell], ctx: ChildRunner, out_dir: Path, bar
 
     budget = getattr(ctx, "memory_budget_mb", None) if jobs > 1 else None
     memory = getattr(ctx, "child_memory_mb", None)
-    expected: dict[int, float] = {}  # id(child) -> its expected peak
 
     def next_group() -> list[Cell] | None:
         """The first queued group whose expected peak fits beside the running children's
         (any group when none runs: a child over the budget then runs alone)."""
         if budget is None or memory is None or not pool.running:
             return queue.pop(0)
-        used = sum(expected.get(id(c), 0.0) for c in pool.running)
+        used = sum(c.expected_mb for c in pool.running)
         for i, group in enumerate(queue):
             if used + memory(group) <= budget:
                 return queue.pop(i)
@@ -610,7 +610,7 @@ def _run_in_children(cells: Sequence[Cell], ctx: ChildRunner, out_dir: Path, bar
             pool.start(group, _group_command(ctx, group), [log_path(out_dir, c) for c in group],
                        [cell_path(out_dir, c) for c in group])
             if memory is not None:
-                expected[id(pool.running[-1])] = memory(group)
+                pool.running[-1].expected_mb = memory(group)
         ended = pool.wait_any(results=True)
         for child in [*pool.running, *(c for c, _ in ended)]:
             for i in child.new_results():

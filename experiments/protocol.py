@@ -1126,6 +1126,13 @@ class Update:
         return "full value updated with " + _fmt(dict(self.changes))
 
 
+#: Longer single-domain budgets where F2F / NT were not learnt (Tables 4 and 3; reasons in
+#: :func:`_quick_reductions`): model -> phase -> (epochs, steps per epoch).
+_F2F_STEPS = {
+    "xception": {"single": (2, 40)}, "mesoinception4": {"single": (8, 100)},
+    "clrnet": {"single": (4, 50)},
+}
+
 #: The quick profile's values, the one place they live: the table scripts read every setting
 #: of a cell from :func:`cells`, whose quick cells are the full ones with
 #: :data:`QUICK_REDUCTIONS` (built from these values) applied.
@@ -1158,14 +1165,8 @@ QUICK: dict[str, Any] = {
     #: F2F / NT were not learnt: table -> model -> phase -> (epochs, steps per epoch),
     #: replacing the values above.
     "table_steps": {
-        "table4_out_of_domain": {
-            "xception": {"single": (2, 40)}, "mesoinception4": {"single": (8, 100)},
-            "clrnet": {"single": (4, 50)},
-        },
-        "table3_in_domain": {
-            "xception": {"single": (2, 40)}, "mesoinception4": {"single": (8, 100)},
-            "clrnet": {"single": (4, 50)},
-        },
+        "table4_out_of_domain": _F2F_STEPS,
+        "table3_in_domain": _F2F_STEPS,
         "table6_open_domain": {
             "cnn_lstm": {"single": (2, 60), "merge": (2, 60)},
             "dbirnn": {"single": (2, 60), "merge": (2, 60)},
@@ -1305,7 +1306,6 @@ def _quick_reductions() -> list[Reduction]:
             out.append(Reduction(field_e, e, steps_why + note, tq, cond))
             out.append(Reduction(field_n, n, steps_why + note, tq, cond))
     for table, models in q["table_steps"].items():
-        shorter = ": about half of Table 5's budget per training, to stay near 15 minutes on 2 CPU cores"
         why_t = {"table3_in_domain": "30 single-domain trainings, affordable since one child "
                                       "per model reuses its traced model (Table 3 from an empty "
                                       "cache 11 min 17 s -> 8 min 37 s, 2-core AMD EPYC Zen 4): "
@@ -1314,7 +1314,8 @@ def _quick_reductions() -> list[Reduction]:
                                       "MesoInception4 too (0.74 / 0.53 / 0.54), Xception on NT "
                                       "(0.63)",
                  "table6_open_domain": "single, merge, transfer and grid-search trainings for "
-                                       "every method" + shorter,
+                                       "every method: about half of Table 5's budget per "
+                                       "training, to stay near 15 minutes on 2 CPU cores",
                  "table4_out_of_domain": "one F2F training per method: with the single-domain "
                                          "budget above, in-domain F2F clip AUC stayed below 0.8 "
                                          "(Xception 0.79, MesoInception4 0.52, CLRNet 0.62; the "

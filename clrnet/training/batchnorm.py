@@ -209,7 +209,6 @@ class BatchNormRecalibration(keras.callbacks.Callback):
         self._epoch = 0
         self._dirty = False
         self._held: list[Any] | None = None
-        self._stats: _BatchStatistics | None = None
 
     def _recalibrate(self) -> None:
         if not self._dirty:
@@ -221,10 +220,9 @@ class BatchNormRecalibration(keras.callbacks.Callback):
                 if len(self._held) >= self.batches:
                     break
                 self._held.append(_inputs(batch))
-        if self._stats is None or self._stats.model is not self.model:
-            self._stats = _statistics_for(self.model)
-        if self._stats.bns:
-            self._stats.run(self._held, self.batches)
+        stats = _statistics_for(self.model)
+        if stats.bns:
+            stats.run(self._held, self.batches)
         self._dirty = False
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:

@@ -2,7 +2,7 @@
 
 Keras traces a model's train, test and predict functions at its first ``fit``; a model built
 again, even after ``keras.backend.clear_session()``, is traced again. For the quick profile's
-small models that costs more than their steps: measured on a 2-core AMD EPYC (one thread), the
+small models that costs more than their steps: measured on a 2-core AMD EPYC Zen 4 (one thread), the
 quick CLRNet's first ``fit`` of 3 steps with validation took 21.7 s in a new process and 20.3 s
 and 21.4 s for the second and third model built in the same process; the same model object
 fitted again took 0.6 s.
