@@ -167,7 +167,8 @@ def test_quick_values_come_from_one_place(monkeypatch):
     assert (t3["epochs"], t3["steps_per_epoch"]) == \
         P.QUICK["table_steps"]["table3_in_domain"]["xception"]["single"]
     assert t5["merge__clrnet"]["input_size"] == P.QUICK["input_size_clrnet"]
-    assert t5["merge__mesoinception4"]["input_size"] == P.QUICK["input_size"]
+    assert t5["merge__mesoinception4"]["input_size"] == P.QUICK["input_size_meso"] == 128
+    assert t5["merge__shallownet_v3"]["input_size"] == P.QUICK["input_size"]
     for c in t5.values():
         assert c["bn_recalibration"] == P.QUICK["bn_recalibration"]
         assert c["augmentation"] == "none"

@@ -370,13 +370,13 @@ def test_dfd_swaps_stay_inside_a_split() -> None:
 
 
 def test_split_sizes_default_and_small() -> None:
-    """Version 3: train and val as large as version 2's default, test four times larger."""
+    """Version 4: train and val as large as version 2's default, test eight times larger."""
     from data_prep.datasets.base import hash_split
 
     n = layout.DEFAULTS["videos_per_method"]
-    assert n == 32 and layout.GENERATOR_VERSION == 3
+    assert n == 48 and layout.GENERATOR_VERSION == 4
     sizes = layout.split_sizes(n // 2)
-    assert sizes == {"train": 6, "val": 2, "test": 8}
+    assert sizes == {"train": 6, "val": 2, "test": 16}
     splits = layout.split_pairs(n, seed=0)
     assert {s: len(v) for s, v in splits.items()} == sizes
     ids = [i for v in splits.values() for p in v for i in p]
@@ -384,10 +384,12 @@ def test_split_sizes_default_and_small() -> None:
     assert all(int(b) == int(a) + 1 and int(a) % 2 == 0 for v in splits.values() for a, b in v)
     assert splits == layout.split_pairs(n, seed=0) != layout.split_pairs(n, seed=1)  # seeded
     quota = layout.actor_quota(sizes)
-    assert quota == {"train": 4, "val": 2, "test": 8}  # 8 / 4 / 16 DFD videos per class
+    assert quota == {"train": 4, "val": 2, "test": 16}  # 8 / 4 / 32 DFD videos per class
     picked = [hash_split(f"dfd-actor:{a}") for a in layout.pick_actor_ids(quota)]
     assert {s: picked.count(s) for s in quota} == quota
-    assert layout.wild_count(n) == 16  # 8 real, 8 fake
+    assert layout.wild_count(n) == 32  # 16 real, 16 fake
+    # version 3's default (32 videos per method) keeps its 6 / 2 / 8 pairs
+    assert layout.split_sizes(16) == {"train": 6, "val": 2, "test": 8}
     # version 2's default (20 videos per method) keeps its 6 / 2 / 2 pairs and 4 / 2 / 2 actors
     assert layout.split_sizes(10) == {"train": 6, "val": 2, "test": 2}
     assert layout.actor_quota(layout.split_sizes(10)) == {"train": 4, "val": 2, "test": 2}

@@ -16,11 +16,12 @@ YouTube people; stand-in manipulations; MPEG-4 Part 2 (``mp4v``, the only encode
 opencv-python-headless wheel) instead of H.264 CRF 23, and "c40" = frames down-scaled 2x, JPEG
 quality 30 and up-scaled before the same encoder, instead of H.264 CRF 40.
 
-Splits (generator version 3): the test split is larger than train and val on purpose. At the
-default 32 videos per method the FF++ pairs split 6 / 2 / 8 (12 / 4 / 16 videos per class and
-method), the DFD actors 4 / 2 / 8 (8 / 4 / 16 videos per class), and the 16 in-the-wild videos
-are all test: train and val are as large as in version 2, the extra videos only narrow the
-bootstrap intervals of the test AUC (:func:`split_sizes`, :func:`actor_quota`).
+Splits (generator version 4): the test split is larger than train and val on purpose. At the
+default 48 videos per method the FF++ pairs split 6 / 2 / 16 (12 / 4 / 32 videos per class and
+method), the DFD actors 4 / 2 / 16 (8 / 4 / 32 videos per class), and the 32 in-the-wild videos
+are all test: train and val are as large as in versions 2 and 3, the extra videos only narrow
+the bootstrap intervals of the test AUC (:func:`split_sizes`, :func:`actor_quota`,
+:func:`wild_count`).
 
 The jobs (one per FF++ pair, DFD actor and in-the-wild video) are independent and seeded on
 their own, so ``generate(..., workers=N)`` renders them in N forked processes and writes the
@@ -54,7 +55,10 @@ from data_prep.synth.faces_source import FaceSource, SynthError, load_sources
 #: DFD column, clip AUC 0.05-0.61); 8 actors for 20 videos per method (2 in val and test).
 #: 3: a larger test split, same train/val sizes: 32 videos per method = 16 pairs split 6/2/8
 #: (:func:`split_sizes`), DFD actors 4/2/8 (:func:`actor_quota`), 16 in-the-wild videos.
-GENERATOR_VERSION = 3
+#: 4: twice version 3's test split, same train/val sizes: 48 videos per method = 24 pairs split
+#: 6/2/16, DFD actors 4/2/16, 32 in-the-wild videos (32 test videos per class and column: at
+#: 16, 45 of 150 quick CLRNet-table cells had a 95 % AUC interval wider than +-0.15).
+GENERATOR_VERSION = 4
 MINI_BENCHMARK_LABEL = "mini benchmark (synthetic stand-in), not FaceForensics++"
 MARKER = "MINI_BENCHMARK.json"
 FF_METHODS: tuple[str, ...] = ("Deepfakes", "FaceSwap", "Face2Face", "NeuralTextures")
@@ -64,7 +68,7 @@ SCENES: tuple[str, ...] = ("meeting_serious", "talking_against_wall", "outside_l
 FPS = 25.0
 SIZE = (256, 256)
 WILD_SIZE = (320, 240)
-DEFAULTS = {"videos_per_method": 32, "frames": 48, "seed": 0}
+DEFAULTS = {"videos_per_method": 48, "frames": 48, "seed": 0}
 
 
 def write_video(path: Path, frames: np.ndarray, fps: float = FPS) -> None:
@@ -119,17 +123,18 @@ def split_sizes(n_pairs: int) -> dict[str, int]:
     """How many FF++ pairs go to train, val and test (the rule behind :func:`split_pairs`).
 
     * test: a fifth of the pairs (rounded, at least one; version 2's rule), or more from 10
-      pairs on: every pair beyond the first :data:`HELD_IN_PAIRS`, up to half of the pairs;
+      pairs on: every pair beyond the first :data:`HELD_IN_PAIRS`, up to two thirds of the
+      pairs (version 3: up to half; the same split up to 16 pairs);
     * val: a quarter of the remaining pairs (rounded half up), at least one when two remain,
       at most as many as test;
     * train: the rest.
 
-    At the default 16 pairs this gives train 6, val 2, test 8: the training and validation
-    data of version 2 (10 pairs: 6 / 2 / 2), and a test split four times as large for narrower
-    bootstrap intervals of the test AUC. Up to 10 pairs it is exactly version 2's 60/20/20
-    split. Examples (train / val / test): 2 pairs 1 / 0 / 1, 3 pairs 1 / 1 / 1, 4 pairs
-    2 / 1 / 1, 6 pairs 4 / 1 / 1, 7 pairs 5 / 1 / 1, 8 pairs 4 / 2 / 2, 12 pairs 6 / 2 / 4,
-    20 pairs 7 / 3 / 10, 32 pairs 12 / 4 / 16.
+    At the default 24 pairs this gives train 6, val 2, test 16: the training and validation
+    data of version 2 (10 pairs: 6 / 2 / 2), and a test split eight times as large for
+    narrower bootstrap intervals of the test AUC. Up to 10 pairs it is exactly version 2's
+    60/20/20 split. Examples (train / val / test): 2 pairs 1 / 0 / 1, 3 pairs 1 / 1 / 1,
+    4 pairs 2 / 1 / 1, 6 pairs 4 / 1 / 1, 7 pairs 5 / 1 / 1, 8 pairs 4 / 2 / 2, 12 pairs
+    6 / 2 / 4, 16 pairs 6 / 2 / 8, 20 pairs 6 / 2 / 12, 32 pairs 8 / 3 / 21.
 
     Args:
         n_pairs: number of FF++ pairs (``videos_per_method // 2``, at least 2).
@@ -137,7 +142,7 @@ def split_sizes(n_pairs: int) -> dict[str, int]:
     Returns:
         ``{"train": n, "val": n, "test": n}`` summing to ``n_pairs``.
     """
-    n_test = max(1, round(n_pairs / 5), min(n_pairs - HELD_IN_PAIRS, n_pairs // 2))
+    n_test = max(1, round(n_pairs / 5), min(n_pairs - HELD_IN_PAIRS, 2 * n_pairs // 3))
     rest = n_pairs - n_test
     n_val = min(n_test, max(1, math.floor(rest / 4 + 0.5))) if rest >= 2 else 0
     return {"train": rest - n_val, "val": n_val, "test": n_test}
@@ -169,7 +174,7 @@ def actor_quota(pair_sizes: dict[str, int]) -> dict[str, int]:
     Test and val: as many actors as the split has pairs, at least two whenever it has any (so
     every held-out DFD fake swaps in another actor of its own split, :func:`actor_sources`);
     train: two thirds of the train pairs (rounded, at least one). The default tree (pairs
-    6 / 2 / 8) gets 4 / 2 / 8 actors, two scenes each: 8 / 4 / 16 videos per class.
+    6 / 2 / 16) gets 4 / 2 / 16 actors, two scenes each: 8 / 4 / 32 videos per class.
 
     Args:
         pair_sizes: ``{"train": n, "val": n, "test": n}`` pairs.
@@ -242,9 +247,10 @@ def actor_sources(actor_ids: list[str]) -> dict[str, str | None]:
 
 
 def wild_count(videos_per_method: int) -> int:
-    """In-the-wild videos (all test): about half the videos per method, rounded down to an
-    even number so real and fake are as many (16 at the default 32, at least 2)."""
-    return max(2, videos_per_method // 4 * 2)
+    """In-the-wild videos (all test): two thirds of the videos per method, rounded down to an
+    even number so real and fake are as many (32 at the default 48, at least 2; version 3:
+    half, 16 at its default 32)."""
+    return max(2, 2 * videos_per_method // 3 // 2 * 2)
 
 
 class _Writer:

@@ -69,12 +69,13 @@ Videos per class in this build (real = fake):
 |---|---|---|---|
 {split_rows}
 
-The test split is larger than train and val **on purpose** (generator version 3): at the
-default size (32 videos per method: FF++ pairs 6 / 2 / 8, DFD actors 4 / 2 / 8, 16 in-the-wild
-videos) train and val are as large as in version 2's default (20 videos per method: pairs
-6 / 2 / 2, actors 4 / 2 / 2), and the extra test videos only narrow the bootstrap confidence
-intervals of the test AUC. The rule (`data_prep.synth.layout.split_sizes`): test gets a
-fifth of the pairs, or from 10 pairs on every pair beyond the first eight, up to half of them;
+The test split is larger than train and val **on purpose** (generator version 4): at the
+default size (48 videos per method: FF++ pairs 6 / 2 / 16, DFD actors 4 / 2 / 16, 32
+in-the-wild videos) train and val are as large as in version 2's default (20 videos per
+method: pairs 6 / 2 / 2, actors 4 / 2 / 2), and the extra test videos only narrow the bootstrap
+confidence intervals of the test AUC (version 3: 32 videos per method, pairs 6 / 2 / 8, 16
+in-the-wild videos). The rule (`data_prep.synth.layout.split_sizes`): test gets a
+fifth of the pairs, or from 10 pairs on every pair beyond the first eight, up to two thirds of them;
 val a quarter of the remaining pairs (rounded half up, at least one when two remain, at most as
 many as test); train the rest (up to 10 pairs this is version 2's 60/20/20 split). DFD
 (`actor_quota`): as many test and val actors as test and val pairs (at least two when the split
