@@ -308,3 +308,21 @@ def test_import_is_light_and_the_cli_runs():
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
                          text=True, check=True).stdout.splitlines()
     assert [json.loads(line)["cell"] for line in out] == ["c23", "c40"]
+
+
+def test_experiments_readme_states_the_quick_training_lengths():
+    """The README's quick-profile table quotes QUICK's step budgets (it once went stale)."""
+    text = (REPO / "experiments" / "README.md").read_text().replace("**", "")
+    row = next(line for line in text.splitlines() if line.startswith("| training length |"))
+    names = {"cnn_lstm": "CNN+LSTM and DBiRNN", "shallownet_v3": "ShallowNetV3",
+             "xception": "Xception", "mesoinception4": "MesoInception4", "clrnet": "CLRNet"}
+    for model, label in names.items():
+        budget = " / ".join(f"{e}x{s}" for e, s in (P.QUICK["steps"][model][phase] for phase in
+                                                     ("single", "merge", "transfer")))
+        assert f"{label} {budget}" in row, (model, budget)
+    assert P.QUICK["steps"]["dbirnn"] == P.QUICK["steps"]["cnn_lstm"]
+    t3 = ", ".join(f"{names[m]} {e}x{s}" for m, (e, s) in (
+        (m, v["single"]) for m, v in P.QUICK["table_steps"]["table3_in_domain"].items()))
+    assert f"Tables 3 and 4: {t3}" in row
+    assert P.QUICK["table_steps"]["table4_out_of_domain"] == P.QUICK["table_steps"][
+        "table3_in_domain"]
