@@ -300,9 +300,13 @@ class RunContext:
                 steps += int(p[epochs]) * int(p[per_epoch])
         return 30.0 + STEP_SECONDS.get(str(p.get("model")), 0.1) * steps
 
-    def child_env(self) -> dict[str, str]:
+    def solo_env(self) -> dict[str, str]:
+        """:meth:`child_env` for a child that runs alone: all the cores."""
+        return self.child_env(threads=cpu_count())
+
+    def child_env(self, threads: int | None = None) -> dict[str, str]:
         """This environment with the package's folder first on ``PYTHONPATH``; with several
-        jobs each child gets its share of the cores (``TF_NUM_INTRAOP_THREADS``,
+        jobs each child gets its share of the cores, or ``threads`` (``TF_NUM_INTRAOP_THREADS``,
         ``TF_NUM_INTEROP_THREADS``, ``OMP_NUM_THREADS``) and ``MALLOC_ARENA_MAX=2``, unless
         the caller set them; ``DEEPFAKE_REPRO_CELL_CHILD=1`` marks the child."""
         env = dict(os.environ)
@@ -310,7 +314,7 @@ class RunContext:
         parts = [str(PACKAGE_ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
         env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(parts))
         if self.jobs > 1:
-            share = str(max(1, cpu_count() // self.jobs))
+            share = str(threads or max(1, cpu_count() // self.jobs))
             for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
                 env.setdefault(name, share)
             # fewer glibc malloc arenas: a quick CNN+LSTM cell peaked at 1.02 instead of 1.13 GB

@@ -7,6 +7,7 @@ import argparse
 import json
 import math
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -308,6 +309,31 @@ def test_children_that_would_exceed_the_memory_budget_together_do_not_overlap(tm
     assert min(abs(t0["a"] - t0["b"]), abs(t0["d"] - t0["b"])) < 1.0  # a 1 GB one beside b
 
 
+class _SoloCtx(_MemoryCtx):
+    """Cells b and c need 3.5 GB each, so neither can run beside anything under 4 GB."""
+
+    def child_memory_mb(self, cells):
+        return 3584.0 if cells[0].key[0] in "bc" else 1024.0
+
+    def child_env(self):
+        return {**os.environ, "TF_NUM_INTRAOP_THREADS": "1"}
+
+    def solo_env(self):
+        return {**os.environ, "TF_NUM_INTRAOP_THREADS": "2"}
+
+
+def test_a_child_that_runs_alone_gets_all_the_cores(tmp_path):
+    cells = [CL.Cell((k,)) for k in "abcd"]
+    rows, failed = CL.run_cells(cells, lambda c: [], tmp_path, progress=False,
+                                ctx=_SoloCtx(tmp_path, jobs=2))
+    assert not failed and len(rows) == 4
+    threads = {c.id: re.search(r"^# started .* with (\d) threads$",
+                               CL.log_path(tmp_path, c).read_text(), re.M).group(1)
+               for c in cells}
+    # b and c (3.5 GB) ran alone; a and d (1 GB) ran beside each other, or d was the last
+    assert threads["b"] == threads["c"] == "2" and threads["a"] == "1", threads
+
+
 def test_a_child_of_several_cells_computes_them_in_order_into_their_own_logs(tmp_path):
     import subprocess
     import textwrap
@@ -553,7 +579,9 @@ def test_a_started_child_skips_teardown_with_its_exit_code(tmp_path, monkeypatch
     assert exits == [1]
 
 
-def test_child_command_runs_the_module_with_the_package_on_the_path(tmp_path):
+def test_child_command_runs_the_module_with_the_package_on_the_path(tmp_path, monkeypatch):
+    for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
     ctx = C.resolve_context("table5_transfer", _args(out=tmp_path), isolate=True)
     ctx.argv = ["--out", str(tmp_path)]
     cmd = ctx.child_command(CL.Cell(("merge", "clrnet")))
@@ -563,6 +591,9 @@ def test_child_command_runs_the_module_with_the_package_on_the_path(tmp_path):
     assert env["PYTHONPATH"].split(os.pathsep)[0] == str(C.PACKAGE_ROOT)
     assert env[C.CHILD_ENV] == "1" and C.CHILD_ENV not in os.environ
     assert (C.PACKAGE_ROOT / "experiments" / "__init__.py").is_file()
+    ctx.args.jobs = 2
+    assert ctx.child_env()["TF_NUM_INTRAOP_THREADS"] == str(max(1, C.cpu_count() // 2))
+    assert ctx.solo_env()["OMP_NUM_THREADS"] == str(C.cpu_count())
     ctx.args.in_process = True
     assert ctx.child_command(CL.Cell(("merge", "clrnet"))) is None
     plain = C.resolve_context("table5_transfer", _args(out=tmp_path))  # isolate=False
