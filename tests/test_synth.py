@@ -337,8 +337,8 @@ def test_default_build_time_size_adapter_and_detector(tmp_path: Path) -> None:
     """The default tree: under 4 minutes of CPU, tens of MB, read by the adapter, learnable.
 
     The time limit is on this process's CPU time (user + system, all threads): wall time on a
-    shared machine measures the neighbours, not the generator. Version 3 has 46 jobs (16 pairs,
-    14 actors, 16 wild videos; version 2: 24): about 150 s of CPU on an AMD EPYC core."""
+    shared machine measures the neighbours, not the generator. Version 4 has 78 jobs (24 pairs,
+    22 actors, 32 wild videos; version 3: 46, about 150 s of CPU on an AMD EPYC core)."""
     t0, c0 = time.time(), time.process_time()
     root = ensure_mini_benchmark(tmp_path / "default", progress=False)
     wall, cpu = time.time() - t0, time.process_time() - c0

@@ -57,7 +57,7 @@ from data_prep.synth.faces_source import FaceSource, SynthError, load_sources
 #: (:func:`split_sizes`), DFD actors 4/2/8 (:func:`actor_quota`), 16 in-the-wild videos.
 #: 4: twice version 3's test split, same train/val sizes: 48 videos per method = 24 pairs split
 #: 6/2/16, DFD actors 4/2/16, 32 in-the-wild videos (32 test videos per class and column: at
-#: 16, 45 of 150 quick CLRNet-table cells had a 95 % AUC interval wider than +-0.15).
+#: 16, 58 of 150 quick CLRNet-table cells had a 95 % AUC interval wider than +-0.15).
 GENERATOR_VERSION = 4
 MINI_BENCHMARK_LABEL = "mini benchmark (synthetic stand-in), not FaceForensics++"
 MARKER = "MINI_BENCHMARK.json"
