@@ -1205,7 +1205,8 @@ MESO_INPUT_WHY = (
     "MesoInception4 pools by 32: at 64 px its head sees 2x2x16 = 64 features (1024 at its "
     "256 px) before two Dropout(0.5), and it did not learn Face2Face / NeuralTextures (Table "
     "3, 8x100 steps: training accuracy 0.63 / 0.57, test AUC 0.66 / 0.62); at 128 px the "
-    "same steps learnt them (test AUC 0.94 / 0.89, measured on a 64-videos-per-method build)")
+    "same steps gave test AUC 0.94 / 0.89 on a 64-videos-per-method build, and 0.99 / 0.63 "
+    "in Table 3 on mini benchmark v4 (NT learnt in one build, not in the other)")
 
 
 def _quick_reductions() -> list[Reduction]:
@@ -1322,7 +1323,8 @@ def _quick_reductions() -> list[Reduction]:
         why_t = {"table3_in_domain": "30 single-domain trainings, affordable since one child "
                                       "per model reuses its traced model (Table 3 from an empty "
                                       "cache 11 min 17 s -> 8 min 37 s, 2-core AMD EPYC Zen 4): "
-                                      "Table 4's budgets; at about half of them CLRNet stayed "
+                                      "Table 4's budgets except CLRNet's (4 x 50 here, 12 x 50 "
+                                      "there); at about half of them CLRNet stayed "
                                       "below 0.8 on DFD / F2F / NT (0.67 / 0.72 / 0.57), "
                                       "MesoInception4 too (0.74 / 0.53 / 0.54), Xception on NT "
                                       "(0.63)",
