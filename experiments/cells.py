@@ -122,12 +122,17 @@ def release_memory() -> None:
     """Drop what a finished cell left in Keras' global state, then collect Python garbage.
 
     Measured on 8 cheap Table 5 cells in one process: peak RSS 1.53 -> 1.46 GB. It cannot free
-    the native memory TensorFlow keeps after each ``fit``; child processes do.
+    the native memory TensorFlow keeps after each ``fit``; child processes do. Inside a child's
+    :func:`clrnet.training.reuse.reuse_traced_models` it keeps TensorFlow's kernel cache, which
+    holds the kept models' instantiated functions
+    (:func:`clrnet.training.reuse.clear_keras_state`).
     """
     import gc
 
     if "keras" in sys.modules:
-        sys.modules["keras"].backend.clear_session()
+        from clrnet.training.reuse import clear_keras_state
+
+        clear_keras_state()
     gc.collect()
 
 

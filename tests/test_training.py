@@ -259,12 +259,12 @@ def test_reused_traced_model_trains_exactly_like_a_new_one(tmp_path):
     model object and traced functions, and ends with the weights, optimizer state and history
     of a training in a newly built model (the quick tables' cell children rely on this)."""
     from clrnet.training.batchnorm import _statistics_for
-    from clrnet.training.reuse import reuse_enabled, reuse_traced_models
+    from clrnet.training.reuse import clear_keras_state, reuse_enabled, reuse_traced_models
 
     x, y = _toy_arrays()
 
     def run(name: str, seed: int, model_fn=_toy_model) -> training.FitResult:
-        keras.backend.clear_session()  # as between the cells of a table child
+        clear_keras_state()  # as between the cells of a table child
         return training.fit_model(model_fn, _epoch_data(x, y), _val(x, y), tmp_path / name,
                                   epochs=2, steps_per_epoch=3, seed=seed, bn_recalibration=2,
                                   compile_kwargs=_compile_kwargs(), verbose=0,
@@ -297,3 +297,31 @@ def test_reused_traced_model_trains_exactly_like_a_new_one(tmp_path):
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
     np.testing.assert_allclose(second.history["loss"], fresh_loss, rtol=0, atol=1e-6)
     assert int(second.model.optimizer.iterations.numpy()) == 6
+
+
+def test_clear_keras_state_and_seeding_keep_the_kernel_cache_only_while_models_are_kept(
+        monkeypatch):
+    """Between a child's cells Keras' layer names restart (so a rebuilt model matches its kept
+    twin) and the seeds are set again, but TensorFlow's kernel cache, where the kept models'
+    functions are instantiated, is not cleared; outside reuse_traced_models both clear it, as
+    clear_session and keras.utils.set_random_seed do."""
+    import random
+
+    from tensorflow.python import pywrap_tfe
+
+    from clrnet.training.reuse import clear_keras_state, reuse_traced_models, set_random_seed
+
+    calls = []
+    monkeypatch.setattr(pywrap_tfe, "TFE_ContextClearCaches", lambda handle: calls.append(1))
+    with reuse_traced_models():
+        keras.layers.Dense(1)
+        clear_keras_state()
+        assert keras.layers.Dense(1).name == "dense"
+        set_random_seed(3)
+        drawn = random.random(), np.random.random(), float(keras.random.uniform(()))
+        set_random_seed(3)
+        assert (random.random(), np.random.random(), float(keras.random.uniform(()))) == drawn
+        assert calls == []
+    clear_keras_state()
+    set_random_seed(3)
+    assert calls == [1, 1]

@@ -54,6 +54,7 @@ from clrnet.strategies.data import (
     plan_summary,
 )
 from clrnet.strategies.hparams import HParams, resolve_hp
+from clrnet.training import reuse
 
 
 def build_for_data(model_name: str, hp: HParams) -> keras.Model:
@@ -103,7 +104,7 @@ def _prepare(run_dir: str | os.PathLike, hp: HParams) -> Path:
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     training.set_precision(hp.precision)
-    keras.utils.set_random_seed(hp.seed)
+    reuse.set_random_seed(hp.seed)  # keeps the kernels of kept traced models
     return run_dir
 
 

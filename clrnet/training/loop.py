@@ -17,7 +17,7 @@ from clrnet.errors import ConfigError, ResumeError
 from clrnet.training.batchnorm import BatchNormRecalibration
 from clrnet.training.callbacks import EpochScalars, RunCheckpoint
 from clrnet.training.devices import ensure_float32_output
-from clrnet.training.reuse import take_model
+from clrnet.training.reuse import set_random_seed, take_model
 from clrnet.training.run_folder import (
     _truncate_history,
     list_checkpoints,
@@ -134,7 +134,7 @@ def fit_model(model_fn: Callable[[], keras.Model],
         keep_checkpoints: newest epoch checkpoints to keep (None: all).
         tensorboard: write per-epoch TensorBoard scalars to ``run_dir/logs`` (see
             :class:`EpochScalars`).
-        seed: if given, ``keras.utils.set_random_seed(seed)`` before building.
+        seed: if given, :func:`clrnet.training.reuse.set_random_seed` before building.
         verbose: Keras ``fit`` verbosity (progress bar by default).
 
     Returns:
@@ -154,7 +154,7 @@ def fit_model(model_fn: Callable[[], keras.Model],
         monitor = monitor[4:]
     mode = monitor_mode(monitor, mode)
     if seed is not None:
-        keras.utils.set_random_seed(seed)
+        set_random_seed(seed)  # keeps the kept models' kernels
 
     state = read_state(run_dir) if resume else None
     ckpts = list_checkpoints(run_dir) if resume else []
