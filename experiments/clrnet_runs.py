@@ -179,6 +179,18 @@ def _train_samples(manifest: Path, codes: Sequence[str], frames_per_clip: int,
     return int(clips) * frames_per_clip
 
 
+def pipeline_kwargs(ctx: RunContext) -> dict[str, Any]:
+    """tf.data settings of every pipeline a cell reads (``data_prep.pipeline.get_dataset``).
+
+    The quick profile's cells, CPU-bound trainings of small models that share the cores, run
+    their pipelines without tf.data's autotuning thread: destroying a training's iterator at the
+    end of each ``fit`` waited up to a minute for it (measured in
+    ``data_prep.pipeline.get_dataset``, ``autotune``), longer than many quick trainings. The
+    full profile keeps it (input throughput matters on a GPU).
+    """
+    return {"autotune": False} if ctx.profile == "quick" else {}
+
+
 def hparams(ctx: RunContext, cell: Mapping[str, Any], phase: str = "train", *,
             manifest: Path | None = None, codes: Sequence[str] = ()) -> dict[str, Any]:
     """Keyword arguments of the ``clrnet.strategies`` functions for one training of ``cell``.
@@ -222,6 +234,8 @@ def hparams(ctx: RunContext, cell: Mapping[str, Any], phase: str = "train", *,
         # One line per epoch: Keras' per-step bars would garble the tqdm bar over cells.
         "verbose": 2 if ctx.progress else 0,
     }
+    if pipeline_kwargs(ctx):
+        hp["pipeline_kwargs"] = pipeline_kwargs(ctx)
     steps = ctx.smoke.steps(steps)
     if steps is not None:
         hp["steps_per_epoch"] = steps
@@ -400,8 +414,10 @@ def score_codes(ctx: RunContext, cell: Mapping[str, Any], model_path: Path, mani
     model = load_model(model_path)
     spec = data_spec(ctx, cell, manifest, codes, (split,))
     n_clips = eval_clips_of(cell)
-    cap = {} if n_clips is None else {"sampling": "clrnet",
-                                      "pipeline_kwargs": {"clips_per_video": n_clips}}
+    cap: dict[str, Any] = {"pipeline_kwargs": pipeline_kwargs(ctx)}
+    if n_clips is not None:
+        cap = {"sampling": "clrnet",
+               "pipeline_kwargs": {**cap["pipeline_kwargs"], "clips_per_video": n_clips}}
     df = evaluate(model, spec, ctx.smoke.batch(int(cell["batch_size"])), seed=ctx.seed, **cap)
     out = {}
     for code in codes:

@@ -125,6 +125,7 @@ def test_clrnet_hparams_follow_each_phase(tmp_path):
     lstm = hparams(ctx, ctx.cells["merge__cnn_lstm"])
     assert (lstm["clip_len"], lstm["image_size"], lstm["batch_size"]) == (20, 299, 4)
     assert "steps_per_epoch" not in merge  # one pass: the pipeline counts it
+    assert "pipeline_kwargs" not in merge  # the full profile keeps tf.data's autotuning
 
 
 def test_clrnet_hparams_quick_and_smoke(tmp_path):
@@ -138,6 +139,7 @@ def test_clrnet_hparams_quick_and_smoke(tmp_path):
                           P.QUICK["lr"])
     assert hp["model_overrides"]["initial_filters"] == 4
     assert hp["bn_recalibration"] == P.QUICK["bn_recalibration"] and hp["augment"] is False
+    assert hp["pipeline_kwargs"] == {"autotune": False}  # CPU cells: no autotuning thread
     # a transfer cell: the source training and the transfer step have their own budgets
     tr = quick.cells["transfer__xception"]
     step, source = hparams(quick, tr, "train"), hparams(quick, tr, "source")

@@ -130,6 +130,17 @@ def test_repeat_gives_successive_reproducible_epochs(root):
         np.testing.assert_array_equal(xa, xb)
 
 
+def test_autotune_off_same_batches_and_no_autotuning(root):
+    """autotune=False (the quick tables' cells) turns tf.data's autotuning off and changes no
+    batch of a training stream."""
+    on = get_dataset(root, 6, True, splits=["train"], seed=3, repeat=True)
+    off = get_dataset(root, 6, True, splits=["train"], seed=3, repeat=True, autotune=False)
+    assert on.options().autotune.enabled is not False and off.options().autotune.enabled is False
+    for (xa, ya), (xb, yb) in zip(_collect(on.take(8)), _collect(off.take(8)), strict=True):
+        np.testing.assert_array_equal(xa, xb)
+        np.testing.assert_array_equal(ya, yb)
+
+
 def test_evaluation_deterministic_unaugmented_every_clip_once(root):
     a = _collect(get_dataset(root, 5, False, splits=["test"], return_meta=True))
     b = _collect(get_dataset(root, 5, False, splits=["test"], return_meta=True))

@@ -182,7 +182,8 @@ def restricted_grid_search(model_name: str, reenactment_domains: Mapping[str, Da
     sources: dict[str, Path] = {}
 
     def score(model: keras.Model) -> float:
-        return score_frame(evaluate(model, chooser, batch_size, seed=hp.get("seed", 0)), metric)
+        return score_frame(evaluate(model, chooser, batch_size, seed=hp.get("seed", 0),
+                                    pipeline_kwargs=hp.get("pipeline_kwargs", {})), metric)
 
     def source_model(name: str, data: Data) -> Path:
         if name not in sources:
