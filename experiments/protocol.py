@@ -1330,7 +1330,9 @@ def _quick_reductions() -> list[Reduction]:
                                       "there); at about half of them CLRNet stayed "
                                       "below 0.8 on DFD / F2F / NT (0.67 / 0.72 / 0.57), "
                                       "MesoInception4 too (0.74 / 0.53 / 0.54), Xception on NT "
-                                      "(0.63)",
+                                      "(0.63); with CLRNet at Table 4's 12 x 50 (v4) Table 3 "
+                                      "took 20 min 22 s and CLRNet scored DFD 0.68, F2F 0.83, "
+                                      "NT 0.65 (at 4 x 50: 0.68, 0.74, 0.68)",
                  "table6_open_domain": "single, merge, transfer and grid-search trainings for "
                                        "every method: about half of Table 5's budget per "
                                        "training, to stay near 15 minutes on 2 CPU cores",
