@@ -234,8 +234,8 @@ def hparams(ctx: RunContext, cell: Mapping[str, Any], phase: str = "train", *,
         # One line per epoch: Keras' per-step bars would garble the tqdm bar over cells.
         "verbose": 2 if ctx.progress else 0,
     }
-    if pipeline_kwargs(ctx):
-        hp["pipeline_kwargs"] = pipeline_kwargs(ctx)
+    if tf_data := pipeline_kwargs(ctx):
+        hp["pipeline_kwargs"] = tf_data
     steps = ctx.smoke.steps(steps)
     if steps is not None:
         hp["steps_per_epoch"] = steps
@@ -414,11 +414,12 @@ def score_codes(ctx: RunContext, cell: Mapping[str, Any], model_path: Path, mani
     model = load_model(model_path)
     spec = data_spec(ctx, cell, manifest, codes, (split,))
     n_clips = eval_clips_of(cell)
-    cap: dict[str, Any] = {"pipeline_kwargs": pipeline_kwargs(ctx)}
+    tf_data = pipeline_kwargs(ctx)
+    cap = {} if n_clips is None else {"sampling": "clrnet"}
     if n_clips is not None:
-        cap = {"sampling": "clrnet",
-               "pipeline_kwargs": {**cap["pipeline_kwargs"], "clips_per_video": n_clips}}
-    df = evaluate(model, spec, ctx.smoke.batch(int(cell["batch_size"])), seed=ctx.seed, **cap)
+        tf_data = {**tf_data, "clips_per_video": n_clips}
+    df = evaluate(model, spec, ctx.smoke.batch(int(cell["batch_size"])), seed=ctx.seed,
+                  pipeline_kwargs=tf_data, **cap)
     out = {}
     for code in codes:
         methods = {m.lower() for m in domain_methods([code])}
