@@ -355,7 +355,7 @@ def test_dfd_swaps_stay_inside_a_split() -> None:
     """A held-out actor's face never appears in training (v1 leaked it into training fakes)."""
     from data_prep.datasets.base import hash_split
 
-    for n in (4, 6, 8, 12, 14, 16, 20, 32, 48):
+    for n in (4, 6, 8, 12, 14, 16, 20, 32, 48, 60, 80):
         quota = layout.actor_quota(layout.split_sizes(n // 2))
         ids = layout.pick_actor_ids(quota)
         split = {a: hash_split(f"dfd-actor:{a}") for a in ids}
@@ -371,13 +371,13 @@ def test_dfd_swaps_stay_inside_a_split() -> None:
 
 
 def test_split_sizes_default_and_small() -> None:
-    """Version 4: train and val as large as version 2's default, test eight times larger."""
+    """Version 5: version 4's val and test splits, twice its training pairs and actors."""
     from data_prep.datasets.base import hash_split
 
     n = layout.DEFAULTS["videos_per_method"]
-    assert n == 48 and layout.GENERATOR_VERSION == 4
+    assert n == 60 and layout.GENERATOR_VERSION == 5
     sizes = layout.split_sizes(n // 2)
-    assert sizes == {"train": 6, "val": 2, "test": 16}
+    assert sizes == {"train": 12, "val": 2, "test": 16}
     splits = layout.split_pairs(n, seed=0)
     assert {s: len(v) for s, v in splits.items()} == sizes
     ids = [i for v in splits.values() for p in v for i in p]
@@ -385,10 +385,17 @@ def test_split_sizes_default_and_small() -> None:
     assert all(int(b) == int(a) + 1 and int(a) % 2 == 0 for v in splits.values() for a, b in v)
     assert splits == layout.split_pairs(n, seed=0) != layout.split_pairs(n, seed=1)  # seeded
     quota = layout.actor_quota(sizes)
-    assert quota == {"train": 4, "val": 2, "test": 16}  # 8 / 4 / 32 DFD videos per class
+    assert quota == {"train": 8, "val": 2, "test": 16}  # 16 / 4 / 32 DFD videos per class
     picked = [hash_split(f"dfd-actor:{a}") for a in layout.pick_actor_ids(quota)]
     assert {s: picked.count(s) for s in quota} == quota
-    assert layout.wild_count(n) == 32  # 16 real, 16 fake
+    assert layout.wild_count(n) == 32  # 16 real, 16 fake, as in version 4
+    # version 4's default (48 videos per method) keeps its 6 / 2 / 16 pairs and 4 / 2 / 16 actors
+    assert layout.split_sizes(24) == {"train": 6, "val": 2, "test": 16}
+    assert layout.actor_quota(layout.split_sizes(24)) == {"train": 4, "val": 2, "test": 16}
+    assert layout.wild_count(48) == 32
+    # beyond 30 pairs only train grows
+    assert layout.split_sizes(40) == {"train": 22, "val": 2, "test": 16}
+    assert layout.wild_count(96) == 32
     # version 3's default (32 videos per method) keeps its 6 / 2 / 8 pairs
     assert layout.split_sizes(16) == {"train": 6, "val": 2, "test": 8}
     # version 2's default (20 videos per method) keeps its 6 / 2 / 2 pairs and 4 / 2 / 2 actors

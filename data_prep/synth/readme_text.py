@@ -69,15 +69,17 @@ Videos per class in this build (real = fake):
 |---|---|---|---|
 {split_rows}
 
-The test split is larger than train and val **on purpose** (generator version 4): at the
-default size (48 videos per method: FF++ pairs 6 / 2 / 16, DFD actors 4 / 2 / 16, 32
-in-the-wild videos) train and val are as large as in version 2's default (20 videos per
-method: pairs 6 / 2 / 2, actors 4 / 2 / 2), and the extra test videos only narrow the bootstrap
-confidence intervals of the test AUC (version 3: 32 videos per method, pairs 6 / 2 / 8, 16
-in-the-wild videos). The rule (`data_prep.synth.layout.split_sizes`): test gets a
-fifth of the pairs, or from 10 pairs on every pair beyond the first eight, up to two thirds of them;
-val a quarter of the remaining pairs (rounded half up, at least one when two remain, at most as
-many as test); train the rest (up to 10 pairs this is version 2's 60/20/20 split). DFD
+The test split is larger than train and val **on purpose**: at the default size (generator
+version 5: 60 videos per method, FF++ pairs 12 / 2 / 16, DFD actors 8 / 2 / 16, 32 in-the-wild
+videos) val is as large as in version 2's default (20 videos per method: pairs 6 / 2 / 2, actors
+4 / 2 / 2), the large test split narrows the bootstrap confidence intervals of the test AUC, and
+train is twice version 4's (48 videos per method: pairs 6 / 2 / 16, actors 4 / 2 / 16; version 3:
+32 videos per method, pairs 6 / 2 / 8, 16 in-the-wild videos). The rule
+(`data_prep.synth.layout.split_sizes`): test gets a fifth of the pairs, or from 10 pairs on every
+pair beyond the first eight, up to two thirds of them and at most 16; val a quarter of the
+remaining pairs (rounded half up, at least one when two remain, at most as many as test and at
+most two); train the rest (up to 10 pairs this is version 2's 60/20/20 split). In-the-wild: two
+thirds of the videos per method, at most 32. DFD
 (`actor_quota`): as many test and val actors as test and val pairs (at least two when the split
 has any), two thirds of the train pairs as train actors; two scenes per actor.
 
