@@ -328,3 +328,12 @@ def test_experiments_readme_states_the_quick_training_lengths():
     assert {m: v for m, v in t4.items() if m != "clrnet"} == {
         m: v for m, v in P.QUICK["table_steps"]["table3_in_domain"].items() if m != "clrnet"}
     assert "Table 4 CLRNet {}x{}".format(*t4["clrnet"]["single"]) in row
+    domains, (e, n) = P.QUICK["domain_steps"]["table3_in_domain"]["clrnet"]
+    assert f"Table 3 CLRNet on {' / '.join(domains)} {e}x{n}" in row
+    t3_cells = by_id("table3_in_domain", "quick")
+    for code in ("DF", "FS", "DFD", "F2F", "NT"):
+        cell = t3_cells[f"clrnet__{code}"]
+        want = (e, n) if code in domains else \
+            P.QUICK["table_steps"]["table3_in_domain"]["clrnet"]["single"]
+        assert (cell["epochs"], cell["steps_per_epoch"]) == tuple(want), code
+    assert by_id("table4_out_of_domain", "quick")["clrnet"]["epochs"] == e  # Table 4's budget
