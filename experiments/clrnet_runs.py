@@ -414,10 +414,9 @@ def score_codes(ctx: RunContext, cell: Mapping[str, Any], model_path: Path, mani
     model = load_model(model_path)
     spec = data_spec(ctx, cell, manifest, codes, (split,))
     n_clips = eval_clips_of(cell)
-    tf_data = pipeline_kwargs(ctx)
-    cap = {} if n_clips is None else {"sampling": "clrnet"}
+    tf_data, cap = pipeline_kwargs(ctx), {}
     if n_clips is not None:
-        tf_data = {**tf_data, "clips_per_video": n_clips}
+        tf_data, cap = {**tf_data, "clips_per_video": n_clips}, {"sampling": "clrnet"}
     df = evaluate(model, spec, ctx.smoke.batch(int(cell["batch_size"])), seed=ctx.seed,
                   pipeline_kwargs=tf_data, **cap)
     out = {}
